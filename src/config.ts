@@ -1,0 +1,346 @@
+import path from "node:path";
+
+/**
+ * peel's configuration: the only reader of process.env. `loadConfig(env)` checks every variable,
+ * lists every bad one at once (ConfigError) and returns a frozen Config. Defaults and units live
+ * here and in .env.example only.
+ */
+
+export type EngineKind = "sandbox" | "gemini" | "vertex";
+export type Role = "all" | "api" | "worker";
+
+export interface PriceTable {
+  /** model → resolution (or "*" for single-size models) → credits */
+  [model: string]: Record<string, number>;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** base of every URL peel hands out, without a trailing slash. */
+  publicUrl: string;
+  /** which parts run in this process. */
+  role: Role;
+  databaseUrl: string;
+  logLevel: string;
+  /** HMAC secret for signed download links; null → generated once and kept in the data dir. */
+  secret: string | null;
+  /** bearer token for /admin/v1; null → admin API off. */
+  adminToken: string | null;
+
+  engine: EngineKind;
+  sandboxDelayMs: number;
+  gemini: {
+    apiKey: string | null;
+    baseUrl: string | null;
+    /** kie model → Google model id */
+    models: Record<string, string>;
+    vertexProject: string | null;
+    vertexLocation: string;
+    /** a static OAuth access token for Vertex (otherwise Application Default Credentials). */
+    vertexAccessToken: string | null;
+    /** engine attempts per task. */
+    attempts: number;
+    /** per-attempt timeout, ms, for 1K/2K and for 4K. */
+    attemptTimeoutMs: number;
+    attemptTimeout4kMs: number;
+  };
+
+  worker: {
+    concurrency: number;
+    leaseMs: number;
+    pollMs: number;
+    maxRunningPerAccount: number;
+  };
+  taskDeadlineMs: number;
+  taskRetentionMs: number;
+
+  limits: {
+    createMax: number;
+    createWindowMs: number;
+    readMax: number;
+    readWindowMs: number;
+  };
+  billing: {
+    prices: PriceTable;
+    /** balance reported by unmetered accounts. */
+    unmeteredBalance: number;
+    /** credits granted to an account created by `peel keys create`. */
+    initialCredits: number;
+  };
+
+  outbound: {
+    /** hosts, IPs or CIDRs that the address guard lets through (tests, private deployments). */
+    allow: string[];
+  };
+  inputs: {
+    maxBytes: number;
+    timeoutMs: number;
+    connectTimeoutMs: number;
+  };
+
+  files: {
+    store: "local" | "s3";
+    s3: {
+      bucket: string | null;
+      endpoint: string | null;
+      region: string;
+      forcePathStyle: boolean;
+      prefix: string;
+    };
+    uploadRetentionMs: number;
+    resultRetentionMs: number;
+    uploadMaxBytes: number;
+    urlUploadTimeoutMs: number;
+    sweepIntervalMs: number;
+  };
+
+  callbacks: {
+    timeoutMs: number;
+    concurrency: number;
+    pollMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export const DEFAULT_PRICES: PriceTable = {
+  "nano-banana-pro": { "1K": 18, "2K": 18, "4K": 24 },
+  "google/nano-banana": { "*": 4 },
+  "google/nano-banana-edit": { "*": 4 },
+  "nano-banana-2": { "1K": 18, "2K": 18, "4K": 24 },
+};
+
+export const DEFAULT_GOOGLE_MODELS: Record<string, string> = {
+  "nano-banana-pro": "gemini-3-pro-image",
+  "google/nano-banana": "gemini-2.5-flash-image",
+  "google/nano-banana-edit": "gemini-2.5-flash-image",
+  "nano-banana-2": "gemini-3.1-flash-image",
+};
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  problems: string[] = [];
+  constructor(private env: Env) {}
+
+  str(name: string, def: string): string;
+  str(name: string, def: string | null): string | null;
+  str(name: string, def: string | null): string | null {
+    const v = this.env[name];
+    return v === undefined || v === "" ? def : v;
+  }
+
+  int(name: string, def: number, opts: { min?: number; max?: number } = {}): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === "") return def;
+    if (!/^-?\d+$/.test(raw.trim())) {
+      this.problems.push(`${name}=${JSON.stringify(raw)} is not a whole number`);
+      return def;
+    }
+    const n = Number(raw);
+    if (opts.min !== undefined && n < opts.min) this.problems.push(`${name}=${raw} is below the minimum ${opts.min}`);
+    if (opts.max !== undefined && n > opts.max) this.problems.push(`${name}=${raw} is above the maximum ${opts.max}`);
+    return n;
+  }
+
+  bool(name: string, def: boolean): boolean {
+    const raw = this.env[name];
+    if (raw === undefined || raw === "") return def;
+    const v = raw.trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(v)) return true;
+    if (["0", "false", "no", "off"].includes(v)) return false;
+    this.problems.push(`${name}=${JSON.stringify(raw)} is not a boolean (true/false)`);
+    return def;
+  }
+
+  oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
+    const raw = this.env[name];
+    if (raw === undefined || raw === "") return def;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name}=${JSON.stringify(raw)} must be one of ${allowed.join(", ")}`);
+      return def;
+    }
+    return raw as T;
+  }
+
+  url(name: string, def: string | null): string | null {
+    const v = this.str(name, def);
+    if (v === null) return null;
+    try {
+      const u = new URL(v);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("scheme");
+      return v.replace(/\/+$/, "");
+    } catch {
+      this.problems.push(`${name}=${JSON.stringify(v)} is not an absolute http(s) URL`);
+      return def;
+    }
+  }
+
+  list(name: string): string[] {
+    const v = this.str(name, "");
+    return v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+
+  json<T>(name: string, def: T, check: (v: unknown) => string | null): T {
+    const raw = this.env[name];
+    if (raw === undefined || raw === "") return def;
+    try {
+      const v = JSON.parse(raw);
+      const why = check(v);
+      if (why) {
+        this.problems.push(`${name}: ${why}`);
+        return def;
+      }
+      return v as T;
+    } catch {
+      this.problems.push(`${name} is not valid JSON`);
+      return def;
+    }
+  }
+}
+
+function checkPrices(v: unknown): string | null {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return "must be an object {model: {resolution: credits}}";
+  for (const [model, table] of Object.entries(v as Record<string, unknown>)) {
+    if (!table || typeof table !== "object") return `prices for ${model} must be an object`;
+    for (const [res, n] of Object.entries(table as Record<string, unknown>)) {
+      if (typeof n !== "number" || !(n >= 0)) return `price ${model}/${res} must be a number ≥ 0`;
+    }
+  }
+  return null;
+}
+
+function checkModelMap(v: unknown): string | null {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return "must be an object {kieModel: googleModelId}";
+  for (const [k, id] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof id !== "string" || !id) return `model id for ${k} must be a non-empty string`;
+  }
+  return null;
+}
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const r = new Reader(env);
+  const port = r.int("PORT", 8080, { min: 0, max: 65535 });
+  const host = r.str("HOST", "0.0.0.0");
+  const dataDir = path.resolve(r.str("PEEL_DATA_DIR", "./data"));
+  const publicUrl = r.url("PEEL_PUBLIC_URL", `http://localhost:${port}`)!;
+  const geminiKey = r.str("GEMINI_API_KEY", null) ?? r.str("GOOGLE_API_KEY", null);
+  const engine = r.oneOf<EngineKind>("PEEL_ENGINE", geminiKey ? "gemini" : "sandbox", ["sandbox", "gemini", "vertex"]);
+  const vertexProject = r.str("PEEL_VERTEX_PROJECT", null) ?? r.str("GOOGLE_CLOUD_PROJECT", null);
+  if (engine === "gemini" && !geminiKey) r.problems.push("PEEL_ENGINE=gemini needs GEMINI_API_KEY");
+  if (engine === "vertex" && !vertexProject) r.problems.push("PEEL_ENGINE=vertex needs PEEL_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT)");
+
+  const modelMap = r.json<Record<string, string>>("PEEL_GOOGLE_MODELS", {}, checkModelMap);
+  const proModel = r.str("PEEL_GEMINI_MODEL", DEFAULT_GOOGLE_MODELS["nano-banana-pro"]);
+  const prices = r.json<PriceTable>("PEEL_PRICES", {}, checkPrices);
+
+  const fileStore = r.oneOf<"local" | "s3">("PEEL_FILE_STORE", "local", ["local", "s3"]);
+  const bucket = r.str("PEEL_S3_BUCKET", null);
+  if (fileStore === "s3" && !bucket) r.problems.push("PEEL_FILE_STORE=s3 needs PEEL_S3_BUCKET");
+
+  const databaseUrl = r.str("PEEL_DATABASE_URL", `sqlite:${path.join(dataDir, "peel.db")}`);
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    r.problems.push(`PEEL_DATABASE_URL=${JSON.stringify(databaseUrl)} must start with sqlite: or postgres://`);
+  }
+
+  const config: Config = {
+    port,
+    host,
+    dataDir,
+    publicUrl,
+    role: r.oneOf<Role>("PEEL_ROLE", "all", ["all", "api", "worker"]),
+    databaseUrl,
+    logLevel: r.oneOf("PEEL_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+    secret: r.str("PEEL_SECRET", null),
+    adminToken: r.str("PEEL_ADMIN_TOKEN", null),
+    engine,
+    sandboxDelayMs: r.int("PEEL_SANDBOX_DELAY_MS", 0, { min: 0 }),
+    gemini: {
+      apiKey: geminiKey,
+      baseUrl: r.url("PEEL_GEMINI_BASE_URL", null),
+      models: { ...DEFAULT_GOOGLE_MODELS, "nano-banana-pro": proModel, ...modelMap },
+      vertexProject,
+      vertexLocation: r.str("PEEL_VERTEX_LOCATION", null) ?? r.str("GOOGLE_CLOUD_LOCATION", "global"),
+      vertexAccessToken: r.str("PEEL_VERTEX_ACCESS_TOKEN", null),
+      attempts: r.int("PEEL_GEMINI_ATTEMPTS", 3, { min: 1, max: 10 }),
+      attemptTimeoutMs: r.int("PEEL_GEMINI_TIMEOUT_MS", 300_000, { min: 1000 }),
+      attemptTimeout4kMs: r.int("PEEL_GEMINI_TIMEOUT_4K_MS", 600_000, { min: 1000 }),
+    },
+    worker: {
+      concurrency: r.int("PEEL_WORKER_CONCURRENCY", 4, { min: 1, max: 256 }),
+      leaseMs: r.int("PEEL_LEASE_MS", 30_000, { min: 500 }),
+      pollMs: r.int("PEEL_POLL_MS", 200, { min: 10 }),
+      maxRunningPerAccount: r.int("PEEL_MAX_RUNNING_PER_ACCOUNT", 4, { min: 1 }),
+    },
+    taskDeadlineMs: r.int("PEEL_TASK_DEADLINE_MS", 15 * MIN, { min: 1000 }),
+    taskRetentionMs: r.int("PEEL_TASK_RETENTION_DAYS", 60, { min: 1 }) * DAY,
+    limits: {
+      createMax: r.int("PEEL_CREATE_LIMIT", 20, { min: 0 }),
+      createWindowMs: r.int("PEEL_CREATE_WINDOW_MS", 10_000, { min: 1 }),
+      readMax: r.int("PEEL_READ_LIMIT", 10, { min: 0 }),
+      readWindowMs: r.int("PEEL_READ_WINDOW_MS", 1_000, { min: 1 }),
+    },
+    billing: {
+      prices: { ...DEFAULT_PRICES, ...prices },
+      unmeteredBalance: r.int("PEEL_UNMETERED_BALANCE", 1_000_000, { min: 0 }),
+      initialCredits: r.int("PEEL_INITIAL_CREDITS", 1000, { min: 0 }),
+    },
+    outbound: { allow: r.list("PEEL_OUTBOUND_ALLOW") },
+    inputs: {
+      maxBytes: r.int("PEEL_INPUT_MAX_BYTES", 30 * 1024 * 1024, { min: 1 }),
+      timeoutMs: r.int("PEEL_INPUT_TIMEOUT_MS", 30_000, { min: 100 }),
+      connectTimeoutMs: r.int("PEEL_INPUT_CONNECT_TIMEOUT_MS", 10_000, { min: 100 }),
+    },
+    files: {
+      store: fileStore,
+      s3: {
+        bucket,
+        endpoint: r.url("PEEL_S3_ENDPOINT", null),
+        region: r.str("PEEL_S3_REGION", null) ?? r.str("AWS_REGION", "us-east-1"),
+        forcePathStyle: r.bool("PEEL_S3_FORCE_PATH_STYLE", false),
+        prefix: r.str("PEEL_S3_PREFIX", "").replace(/^\/+|\/+$/g, ""),
+      },
+      uploadRetentionMs: r.int("PEEL_UPLOAD_RETENTION_HOURS", 72, { min: 1 }) * HOUR,
+      resultRetentionMs: r.int("PEEL_RESULT_RETENTION_DAYS", 14, { min: 1 }) * DAY,
+      uploadMaxBytes: r.int("PEEL_UPLOAD_MAX_BYTES", 30 * 1024 * 1024, { min: 1 }),
+      urlUploadTimeoutMs: r.int("PEEL_URL_UPLOAD_TIMEOUT_MS", 30_000, { min: 100 }),
+      sweepIntervalMs: r.int("PEEL_SWEEP_INTERVAL_MS", 60_000, { min: 100 }),
+    },
+    callbacks: {
+      timeoutMs: r.int("PEEL_CALLBACK_TIMEOUT_MS", 15_000, { min: 100 }),
+      concurrency: r.int("PEEL_CALLBACK_CONCURRENCY", 16, { min: 1, max: 1024 }),
+      pollMs: r.int("PEEL_CALLBACK_POLL_MS", 500, { min: 10 }),
+    },
+  };
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** The credits a task costs; a model missing from the table is free. */
+export function priceOf(prices: PriceTable, model: string, resolution: string | null): number {
+  const t = prices[model];
+  if (!t) return 0;
+  return t[resolution ?? "*"] ?? t["*"] ?? 0;
+}
