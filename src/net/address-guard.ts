@@ -62,7 +62,8 @@ export class AddressPolicy {
    * createTask time on callBackUrl; the full check happens again at connect time.
    */
   isUrlHostAllowed(url: URL): boolean {
-    const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    // A trailing dot ("localhost.") names the same host; strip it so the name rules still apply.
+    const host = url.hostname.replace(/^\[|\]$/g, "").replace(/\.+$/, "").toLowerCase();
     if (this.allowNames.has(host)) return true;
     if (isIP(host)) return this.isAddressAllowed(host);
     return !BLOCKED_NAMES.some((re) => re.test(host));
@@ -77,7 +78,7 @@ export class AddressPolicy {
     options: LookupOptions,
     callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
   ): void => {
-    const host = hostname.toLowerCase();
+    const host = hostname.replace(/\.+$/, "").toLowerCase();
     const nameAllowed = this.allowNames.has(host);
     if (!nameAllowed && BLOCKED_NAMES.some((re) => re.test(host))) {
       callback(blockedError(hostname), "", 4);
