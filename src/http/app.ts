@@ -1,0 +1,77 @@
+import multipart from "@fastify/multipart";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { newId } from "../ids.js";
+import { PEEL_VERSION } from "../version.js";
+import { registerBodyParsers } from "./body.js";
+import type { AppContext } from "./context.js";
+import { registerErrorHandlers } from "./error-handler.js";
+import { adminRoutes } from "./routes/admin.js";
+import { commonRoutes } from "./routes/common.js";
+import { fileRoutes } from "./routes/files.js";
+import { jobsRoutes } from "./routes/jobs.js";
+import { uploadRoutes } from "./routes/uploads.js";
+
+/**
+ * Builds the HTTP app: kie routes, file URLs, uploads, the admin API, OpenAPI and docs. It does
+ * not listen (server.ts does) so tests drive it with inject() or a real port.
+ */
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: ctx.logger as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    genReqId: () => newId("req"),
+    requestIdHeader: false,
+    bodyLimit: 1024 * 1024,
+    // 4K generations never run inside a request; these only bound slow clients.
+    requestTimeout: 120_000,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+
+  app.addHook("onSend", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+
+  registerBodyParsers(app);
+  registerErrorHandlers(app);
+  await app.register(multipart, { throwFileSizeLimit: true });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "peel — kie.ai-compatible Nano Banana Pro API",
+        version: PEEL_VERSION,
+        description:
+          "Wire-compatible with kie.ai's task API for `nano-banana-pro` and its sibling models. Business errors answer HTTP 200 with a non-200 body `code`; only rate limits (429), unknown routes (404) and faults (500) change the HTTP status.",
+      },
+      servers: [{ url: ctx.config.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "An API key from `peel keys create`" },
+          admin: { type: "http", scheme: "bearer", description: "PEEL_ADMIN_TOKEN" },
+        },
+      },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: "jobs", description: "Create and read image tasks" },
+        { name: "common", description: "Credits and download links" },
+        { name: "uploads", description: "Upload input images" },
+        { name: "admin", description: "Operator API (PEEL_ADMIN_TOKEN)" },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
+
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: PEEL_VERSION, engine: ctx.engineName }));
+
+  jobsRoutes(app, ctx);
+  commonRoutes(app, ctx);
+  uploadRoutes(app, ctx);
+  fileRoutes(app, ctx);
+  adminRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,29 @@
+import type { Logger } from "pino";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import type { FileService } from "../files/file-service.js";
+import type { RateLimiter } from "../limits/rate-limiter.js";
+import type { AddressPolicy } from "../net/address-guard.js";
+import type { Authenticator } from "../services/api-keys.js";
+import type { SwitchCache } from "../services/switches.js";
+import type { Store } from "../store/store.js";
+import type { DeliveryDispatcher } from "../webhooks/dispatcher.js";
+
+/** Everything the HTTP layer needs, built once by the runtime (runtime.ts) or by a test. */
+export interface AppContext {
+  config: Readonly<Config>;
+  store: Store;
+  clock: Clock;
+  auth: Authenticator;
+  limiter: RateLimiter;
+  switches: SwitchCache;
+  files: FileService;
+  policy: AddressPolicy;
+  logger: Logger;
+  /** name of the engine the workers run, for /healthz. */
+  engineName: string;
+  /** the callback dispatcher, when this process runs one (wakes it after a settle, sends test events). */
+  dispatcher: DeliveryDispatcher | null;
+  /** wakes this process's worker after a create, so a task starts without waiting for a poll. */
+  wakeWorker?: () => void;
+}

@@ -1,0 +1,37 @@
+import type { FastifyReply } from "fastify";
+import type { ErrorDef } from "../errors.js";
+
+/** Which envelope a route answers in: kie task/common API, kie upload API, or peel's own. */
+export type Envelope = "kie" | "upload" | "peel";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    envelope?: Envelope;
+  }
+}
+
+export function kieOk(reply: FastifyReply, data: unknown): FastifyReply {
+  return reply.code(200).send({ code: 200, msg: "success", data });
+}
+
+export function uploadOk(reply: FastifyReply, data: unknown): FastifyReply {
+  return reply.code(200).send({ success: true, code: 200, msg: "File uploaded successfully", data });
+}
+
+/** Renders an error in the route's envelope. */
+export function sendError(
+  reply: FastifyReply,
+  envelope: Envelope,
+  def: ErrorDef,
+  opts: { retryAfter?: number; peelCode?: string } = {},
+): FastifyReply {
+  if (opts.retryAfter !== undefined) reply.header("retry-after", String(Math.max(1, Math.ceil(opts.retryAfter))));
+  reply.code(def.http);
+  if (envelope === "upload") return reply.send({ success: false, code: def.code, msg: def.msg, data: null });
+  if (envelope === "peel") {
+    return reply.send({
+      error: { code: opts.peelCode ?? String(def.code), message: def.msg, requestId: reply.request.id },
+    });
+  }
+  return reply.send({ code: def.code, msg: def.msg, data: null });
+}

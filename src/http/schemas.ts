@@ -1,0 +1,87 @@
+import { Type, type TSchema } from "@sinclair/typebox";
+import { MODELS, type ModelSpec } from "../domain/models.js";
+import { MAX_URL_LENGTH } from "../domain/validation.js";
+
+/**
+ * OpenAPI schemas, derived from the same ModelSpecs that validation.ts enforces (so the docs and
+ * the validator cannot disagree), plus the response shapes of kie-contract §4–§10.
+ */
+
+const Url = Type.String({ format: "uri", maxLength: MAX_URL_LENGTH });
+
+function inputSchema(m: ModelSpec): TSchema {
+  const props: Record<string, TSchema> = {
+    prompt: Type.String({ minLength: 1, maxLength: m.promptMax, description: `1–${m.promptMax} characters; not only whitespace` }),
+  };
+  if (m.imageField) {
+    props[m.imageField] = m.imageRequired
+      ? Type.Array(Url, { minItems: 1, maxItems: m.imageMax, description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` })
+      : Type.Optional(Type.Array(Url, { maxItems: m.imageMax, default: [], description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` }));
+  }
+  props[m.ratioField] = Type.Optional(Type.Union(m.ratios.map((r) => Type.Literal(r)), { default: m.ratioDefault }));
+  if (m.resolutions) {
+    props.resolution = Type.Optional(Type.Union(m.resolutions.map((r) => Type.Literal(r)), { default: m.resolutionDefault }));
+  }
+  props.output_format = Type.Optional(Type.Union(m.formats.map((f) => Type.Literal(f)), { default: m.formatDefault }));
+  if (m.hasGoogleSearch) props.google_search = Type.Optional(Type.Boolean({ default: false }));
+  return Type.Object(props, { additionalProperties: true });
+}
+
+export const CreateTaskBodySchema = Type.Union(
+  MODELS.map((m) =>
+    Type.Object(
+      {
+        model: Type.Literal(m.id),
+        callBackUrl: Type.Optional(Type.Union([Url, Type.Null()], { description: "absent, null or \"\" → no callback" })),
+        input: inputSchema(m),
+      },
+      { title: m.id, description: m.summary, additionalProperties: true },
+    ),
+  ),
+);
+
+export const RecordInfoQuerySchema = Type.Object({ taskId: Type.Optional(Type.String()) });
+export const CancelBodySchema = Type.Object({ taskId: Type.String() });
+
+export const TaskIdDataSchema = Type.Object({ taskId: Type.String({ pattern: "^[0-9a-f]{32}$" }) });
+
+export const RecordInfoSchema = Type.Object({
+  taskId: Type.String(),
+  model: Type.String(),
+  state: Type.Union(["waiting", "queuing", "generating", "success", "fail"].map((s) => Type.Literal(s))),
+  param: Type.String({ description: "JSON text of the createTask body as received" }),
+  resultJson: Type.String({ description: "JSON text {\"resultUrls\":[...]} on success, else \"\"" }),
+  failCode: Type.String(),
+  failMsg: Type.String(),
+  costTime: Type.Integer(),
+  completeTime: Type.Union([Type.Integer(), Type.Null()]),
+  createTime: Type.Integer(),
+  updateTime: Type.Integer(),
+  consumeCredits: Type.Number(),
+  creditsConsumed: Type.Number(),
+});
+
+/** `{code, msg, data}`; data is null on every error. */
+export function kieResponse(data: TSchema): TSchema {
+  return Type.Object({ code: Type.Integer(), msg: Type.String(), data: Type.Union([data, Type.Null()]) });
+}
+
+export const UploadDataSchema = Type.Object({
+  fileName: Type.String(),
+  filePath: Type.String(),
+  downloadUrl: Type.String(),
+  fileUrl: Type.String(),
+  fileSize: Type.Integer(),
+  mimeType: Type.String(),
+  uploadedAt: Type.String(),
+  expiresAt: Type.String(),
+});
+
+export function uploadResponse(data: TSchema): TSchema {
+  return Type.Object({
+    success: Type.Boolean(),
+    code: Type.Integer(),
+    msg: Type.String(),
+    data: Type.Union([data, Type.Null()]),
+  });
+}
