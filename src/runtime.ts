@@ -1,0 +1,253 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import pino, { type Logger } from "pino";
+import { systemClock, type Clock } from "./clock.js";
+import type { Config } from "./config.js";
+import { modelSpec } from "./domain/models.js";
+import type { ImageEngine } from "./engines/engine.js";
+import { GeminiEngine } from "./engines/gemini.js";
+import { SandboxEngine } from "./engines/sandbox.js";
+import { FileService } from "./files/file-service.js";
+import type { FileStore } from "./files/file-store.js";
+import { LocalFileStore } from "./files/local.js";
+import { S3FileStore } from "./files/s3.js";
+import { buildApp } from "./http/app.js";
+import type { AppContext } from "./http/context.js";
+import { loadInputImages } from "./inputs/load-inputs.js";
+import { MemoryRateLimiter } from "./limits/rate-limiter.js";
+import { AddressPolicy } from "./net/address-guard.js";
+import { DEFAULT_BACKOFF } from "./queue/backoff.js";
+import { Sweeper } from "./queue/sweeper.js";
+import { TaskWorker } from "./queue/worker.js";
+import { Authenticator } from "./services/api-keys.js";
+import { SwitchCache } from "./services/switches.js";
+import { openStore } from "./store/open-store.js";
+import type { Store } from "./store/store.js";
+import { DeliveryDispatcher } from "./webhooks/dispatcher.js";
+import { newId } from "./ids.js";
+import { PEEL_VERSION } from "./version.js";
+
+/**
+ * Wires peel's parts from a Config: store, file store, engine, worker, callback dispatcher,
+ * sweeper and the HTTP app. server.ts and the tests both start peel through here.
+ */
+export interface Runtime {
+  config: Readonly<Config>;
+  store: Store;
+  fileStore: FileStore;
+  files: FileService;
+  engine: ImageEngine;
+  logger: Logger;
+  clock: Clock;
+  ctx: AppContext;
+  worker: TaskWorker | null;
+  dispatcher: DeliveryDispatcher | null;
+  sweeper: Sweeper | null;
+  /** starts the background loops this process runs (by role). */
+  startBackground(): void;
+  stop(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** replaces the configured engine (tests). */
+  engine?: ImageEngine;
+  /** backoff base for engine retries, ms (tests shorten it). */
+  retryBaseMs?: number;
+  /** sweeper interval, ms. @defaultValue 1000 */
+  sweepIntervalMs?: number;
+}
+
+export function createLogger(config: Readonly<Config>): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: "peel" },
+    // Keys, tokens and signatures never reach a log line.
+    redact: {
+      paths: [
+        "req.headers.authorization",
+        "headers.authorization",
+        "*.headers.authorization",
+        "apiKey",
+        "key",
+        "secret",
+        "hmacKey",
+        "*.apiKey",
+        "*.secret",
+      ],
+      censor: "[redacted]",
+    },
+  });
+}
+
+/** The link-signing secret: configured, or generated once and kept in the data directory. */
+export function loadSecret(config: Readonly<Config>): string {
+  if (config.secret) return config.secret;
+  const file = path.join(config.dataDir, "secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(config.dataDir, { recursive: true });
+  const secret = randomBytes(32).toString("hex");
+  writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+export function createFileStore(config: Readonly<Config>): FileStore {
+  if (config.files.store === "s3") {
+    const s3 = config.files.s3;
+    return new S3FileStore({
+      bucket: s3.bucket!,
+      endpoint: s3.endpoint ?? undefined,
+      region: s3.region,
+      forcePathStyle: s3.forcePathStyle,
+      prefix: s3.prefix,
+    });
+  }
+  return new LocalFileStore(path.join(config.dataDir, "files"));
+}
+
+export function createEngine(config: Readonly<Config>, logger: Logger, clock: Clock): ImageEngine {
+  if (config.engine === "sandbox") return new SandboxEngine({ delayMs: config.sandboxDelayMs });
+  const g = config.gemini;
+  return new GeminiEngine({
+    mode: config.engine,
+    apiKey: g.apiKey,
+    baseUrl: g.baseUrl,
+    vertexProject: g.vertexProject,
+    vertexLocation: g.vertexLocation,
+    vertexAccessToken: g.vertexAccessToken,
+    models: g.models,
+    attemptTimeoutMs: g.attemptTimeoutMs,
+    attemptTimeout4kMs: g.attemptTimeout4kMs,
+    clock,
+    logger: logger.child({ component: "engine" }),
+  });
+}
+
+export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(config);
+  const store = await openStore(config.databaseUrl);
+  const fileStore = createFileStore(config);
+  const files = new FileService({
+    store: fileStore,
+    records: store,
+    publicUrl: config.publicUrl,
+    secret: loadSecret(config),
+    uploadRetentionMs: config.files.uploadRetentionMs,
+    resultRetentionMs: config.files.resultRetentionMs,
+    uploadMaxBytes: config.files.uploadMaxBytes,
+    clock,
+  });
+  const policy = new AddressPolicy(config.outbound.allow);
+  const engine = opts.engine ?? createEngine(config, logger, clock);
+  const runsWorkers = config.role !== "api";
+
+  const dispatcher = runsWorkers
+    ? new DeliveryDispatcher({
+        store,
+        policy,
+        clock,
+        workerId: newId("wrk"),
+        timeoutMs: config.callbacks.timeoutMs,
+        concurrency: config.callbacks.concurrency,
+        pollMs: config.callbacks.pollMs,
+        userAgent: `peel/${PEEL_VERSION}`,
+        logger: logger.child({ component: "callbacks" }),
+      })
+    : null;
+  const notifyDispatcher = () => dispatcher?.notify();
+
+  const worker = runsWorkers
+    ? new TaskWorker({
+        store,
+        engine,
+        files,
+        clock,
+        logger: logger.child({ component: "worker" }),
+        loadInputs: (task, signal) =>
+          loadInputImages(
+            task.input.imageUrls,
+            {
+              policy,
+              maxBytes: Math.min(config.inputs.maxBytes, modelSpec(task.model)?.imageMaxBytes ?? config.inputs.maxBytes),
+              timeoutMs: config.inputs.timeoutMs,
+              connectTimeoutMs: config.inputs.connectTimeoutMs,
+              publicUrl: config.publicUrl,
+              readOwnFile: (url, maxBytes) => files.readOwnFile(url, maxBytes, task.accountId),
+            },
+            signal,
+          ),
+        upstreamModels: config.gemini.models,
+        concurrency: config.worker.concurrency,
+        leaseMs: config.worker.leaseMs,
+        pollMs: config.worker.pollMs,
+        maxRunningPerAccount: config.worker.maxRunningPerAccount,
+        maxAttempts: config.gemini.attempts,
+        backoff: { ...DEFAULT_BACKOFF, baseMs: opts.retryBaseMs ?? DEFAULT_BACKOFF.baseMs },
+        unmeteredBalance: config.billing.unmeteredBalance,
+        onSettled: notifyDispatcher,
+      })
+    : null;
+
+  const sweeper = runsWorkers
+    ? new Sweeper({
+        store,
+        fileStore,
+        clock,
+        logger: logger.child({ component: "sweeper" }),
+        intervalMs: opts.sweepIntervalMs ?? 1000,
+        fileSweepIntervalMs: config.files.sweepIntervalMs,
+        unmeteredBalance: config.billing.unmeteredBalance,
+        onSettled: notifyDispatcher,
+      })
+    : null;
+
+  const ctx: AppContext = {
+    config,
+    store,
+    clock,
+    auth: new Authenticator(store),
+    limiter: new MemoryRateLimiter(),
+    switches: new SwitchCache(store),
+    files,
+    policy,
+    logger,
+    engineName: engine.name,
+    dispatcher,
+    wakeWorker: worker ? () => worker.notify() : undefined,
+  };
+
+  let started = false;
+  return {
+    config,
+    store,
+    fileStore,
+    files,
+    engine,
+    logger,
+    clock,
+    ctx,
+    worker,
+    dispatcher,
+    sweeper,
+    startBackground() {
+      if (started) return;
+      started = true;
+      worker?.start();
+      dispatcher?.start();
+      sweeper?.start();
+    },
+    async stop() {
+      await sweeper?.stop();
+      await worker?.stop(5_000);
+      await dispatcher?.stop();
+      await (engine as { close?: () => Promise<void> }).close?.();
+      await store.close();
+    },
+  };
+}
+
+export { buildApp };
