@@ -1,0 +1,48 @@
+import fs from "node:fs";
+import path from "node:path";
+import { SqliteStore } from "./sqlite/sqlite-store.js";
+import type { Store } from "./store.js";
+
+export interface OpenStoreOptions {
+  /**
+   * Apply pending migrations before returning.
+   * @defaultValue true
+   */
+  migrate?: boolean;
+}
+
+/**
+ * Opens the store named by `DATABASE_URL`:
+ * - `sqlite:<path>` (also `sqlite://<path>`, `sqlite:///abs/path`); parent directories are
+ *   created. `sqlite::memory:` is an in-memory database (tests only: gone on close).
+ * - `postgres://` / `postgresql://`: not built yet, refused with a clear error.
+ */
+export async function openStore(databaseUrl: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  const store = openUnmigrated(databaseUrl);
+  if (opts.migrate ?? true) {
+    try {
+      await store.migrate();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+  return store;
+}
+
+function openUnmigrated(databaseUrl: string): Store {
+  if (databaseUrl.startsWith("sqlite:")) {
+    let file = databaseUrl.slice("sqlite:".length);
+    if (file.startsWith("//")) file = file.slice(2);
+    if (file === "") throw new Error(`DATABASE_URL ${databaseUrl} names no file; use sqlite:<path>`);
+    if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    return new SqliteStore(file);
+  }
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error(
+      "DATABASE_URL points at PostgreSQL, but the PostgreSQL backend is not built yet; use sqlite:<path> for now",
+    );
+  }
+  const scheme = databaseUrl.split(":")[0] || databaseUrl;
+  throw new Error(`DATABASE_URL scheme "${scheme}" is not supported; use sqlite:<path>`);
+}
