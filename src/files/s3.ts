@@ -27,9 +27,10 @@ export interface S3FileStoreOptions {
   /** static credentials; absent = the standard AWS chain (env, profile, container/instance role). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /**
-   * Multipart part size in bytes for streams. Memory per upload is about two parts (one sending,
-   * one filling). S3 needs ≥ 5 MiB for every part but the last; R2 needs them all equal, which the
-   * exact slicing below guarantees. @defaultValue 5 MiB
+   * Multipart part size in bytes for streams. Memory per streamed upload is bounded by a few parts
+   * whatever the object size: one sending, one filling, and the SDK's HTTP layer briefly keeps a
+   * sent body (bench/upload-memory.ts measures about 4 parts at peak). S3 needs ≥ 5 MiB for every
+   * part but the last; R2 needs them all equal, which PartBuffer guarantees. @defaultValue 5 MiB
    */
   partSize?: number;
 }
@@ -136,7 +137,7 @@ export class S3FileStore implements FileStore {
   }
 
   private async putStream(Key: string, body: Readable, ContentType: string): Promise<number> {
-    const buf = new PartBuffer();
+    const buf = new PartBuffer(this.partSize);
     let total = 0;
     let uploadId: string | undefined;
     const parts: CompletedPart[] = [];
@@ -162,10 +163,9 @@ export class S3FileStore implements FileStore {
       for await (const chunk of body) {
         const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
         total += b.length;
-        buf.push(b);
-        while (buf.size >= this.partSize) await sendPart(buf.take(this.partSize));
+        for (const part of buf.write(b)) await sendPart(part);
       }
-      const rest = buf.take(buf.size);
+      const rest = buf.rest();
       if (uploadId === undefined) {
         await this.putBuffer(Key, rest, ContentType);
         return total;
@@ -196,20 +196,35 @@ export class S3FileStore implements FileStore {
   }
 }
 
-/** Chunks waiting to become a part; `take` cuts exact sizes and copies, so no big buffer is pinned. */
+/**
+ * Fills one part-sized buffer at a time, copying each incoming chunk in so the chunk can be freed
+ * at once. (Collecting chunks and concatenating them held every part twice.) Parts come out at
+ * exactly partSize bytes, which R2 requires of every part but the last.
+ */
 class PartBuffer {
-  private chunks: Buffer[] = [];
-  size = 0;
-  push(b: Buffer): void {
-    this.chunks.push(b);
-    this.size += b.length;
+  private buf: Buffer | null = null;
+  private used = 0;
+  constructor(private readonly partSize: number) {}
+
+  /** Copies `chunk` in and yields each part it completes. */
+  *write(chunk: Buffer): Generator<Buffer> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      // allocUnsafe: only the written prefix is ever sent (rest() cuts at `used`)
+      this.buf ??= Buffer.allocUnsafe(this.partSize);
+      const n = chunk.copy(this.buf, this.used, offset);
+      this.used += n;
+      offset += n;
+      if (this.used === this.partSize) yield this.rest();
+    }
   }
-  take(n: number): Buffer {
-    const all = Buffer.concat(this.chunks, this.size);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [Buffer.from(rest)] : [];
-    this.size = rest.length;
-    return all.subarray(0, n);
+
+  /** The bytes written since the last part (possibly none). */
+  rest(): Buffer {
+    const out = this.buf ? this.buf.subarray(0, this.used) : Buffer.alloc(0);
+    this.buf = null;
+    this.used = 0;
+    return out;
   }
 }
 
