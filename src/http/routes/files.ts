@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { attachmentDisposition } from "../../files/store-common.js";
 import type { AppContext } from "../context.js";
 
 /**
@@ -8,7 +9,13 @@ import type { AppContext } from "../context.js";
  */
 export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const urlPath = decodeURIComponent(req.url.split("?")[0]);
+    let urlPath: string;
+    try {
+      urlPath = decodeURIComponent(req.url.split("?")[0]);
+    } catch {
+      // A malformed %-escape cannot name a file peel issued.
+      return reply.code(404).send({ code: 404, msg: "File not found", data: null });
+    }
     const q = req.query as { exp?: string; sig?: string };
     const res = await ctx.files.open(urlPath, { exp: q.exp, sig: q.sig });
     if (res.kind !== "ok") {
@@ -27,8 +34,7 @@ export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
     reply.header("content-length", String(object.size));
     reply.header("cache-control", "private, max-age=3600");
     if (attachment) {
-      const name = urlPath.slice(urlPath.lastIndexOf("/") + 1);
-      reply.header("content-disposition", `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"`);
+      reply.header("content-disposition", attachmentDisposition(urlPath.slice(urlPath.lastIndexOf("/") + 1)));
     }
     reply.header("last-modified", new Date(record.createdAt).toUTCString());
     if (req.method === "HEAD") {
@@ -37,6 +43,7 @@ export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     return reply.send(object.body);
   };
-  // Fastify adds the HEAD route for this GET and runs the same handler with method HEAD.
-  app.get("/files/*", { schema: { hide: true }, config: { envelope: "kie" } }, handler);
+  // HEAD is declared here rather than left to Fastify's automatic HEAD route: that one rewrites
+  // Content-Length to the length of the (empty) HEAD payload, i.e. 0, and §11 wants the file's.
+  app.route({ method: ["GET", "HEAD"], url: "/files/*", schema: { hide: true }, config: { envelope: "kie" }, handler });
 }
