@@ -1,0 +1,396 @@
+import { performance } from "node:perf_hooks";
+import type { Clock } from "../clock.js";
+import type { Delivery, DeliveryAttempt } from "../domain/types.js";
+import { newId, newTaskId } from "../ids.js";
+import type { AddressPolicy } from "../net/address-guard.js";
+import { GuardedClient, OutboundError } from "../net/guarded-fetch.js";
+import type { AccountStore, DeliveryStore } from "../store/store.js";
+import { OriginLimiter } from "./origin-limiter.js";
+import { nextAttemptDelay, parseRetryAfter } from "./schedule.js";
+import { buildCallbackHeaders, kieSubjectIdOf } from "./sign.js";
+
+/**
+ * Sends callbacks from the delivery outbox (kie-contract §7.1, docs/webhooks.md): claim due
+ * deliveries under a lease → POST each (bounded concurrency, bounded per receiver) → record the
+ * attempt with its outcome. Deliveries are rows, so a crash loses nothing: an unrecorded claim's
+ * lease expires and the delivery is sent again (at-least-once; receivers de-duplicate on
+ * `webhook-id` or the task id).
+ */
+
+export interface DispatcherLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface DispatcherOptions {
+  store: DeliveryStore & Pick<AccountStore, "getWebhookSecrets">;
+  /** Destinations refused unless allow-listed; checked before connecting and at DNS time. */
+  policy: AddressPolicy;
+  clock: Clock;
+  /** Lease holder name written with each claim. */
+  workerId: string;
+  /** Whole-attempt deadline (connect, headers, body), ms. @defaultValue 15000 (contract §7.1) */
+  timeoutMs: number;
+  /** Most POSTs in flight at once, all receivers together. */
+  concurrency: number;
+  /** Idle sleep between claims when nothing is due, ms (notify() cuts it short). */
+  pollMs: number;
+  /**
+   * Lease per claimed delivery, ms; must outlast a send including its wait for a per-origin slot.
+   * @defaultValue timeoutMs × (1 + ⌈concurrency / perOriginLimit⌉) + 30000
+   */
+  leaseMs?: number;
+  /** Most POSTs in flight at once to one origin (scheme://host:port). @defaultValue min(concurrency, 8) */
+  perOriginLimit?: number;
+  /** Uniform [0, 1) source for schedule jitter. @defaultValue Math.random */
+  random?: () => number;
+  /** @defaultValue `peel/<package.json version>` */
+  userAgent?: string;
+  logger?: DispatcherLogger;
+}
+
+/** The outcome of one POST, as recorded (or, for test events, as returned). */
+export interface DeliveryAttemptResult {
+  webhookId: string;
+  /** HTTP status, or null when no response came (timeout, refused, blocked). */
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  outcome: "delivered" | "stopped" | "failed" | "retry";
+  /** ms; set only when outcome is `retry`. */
+  nextAttemptAt: number | null;
+}
+
+/** Bytes of a receiver's response read (to let the connection be reused) before it is dropped. */
+const RESPONSE_READ_LIMIT = 4 * 1024;
+const MAX_ERROR_BACKOFF_MS = 30_000;
+/** Sleep while every slot is busy; a finishing send wakes the loop long before this. */
+const SLOTS_BUSY_WAIT_MS = 30_000;
+export const BLOCKED_ERROR = "destination address refused by policy";
+
+const defaultLogger: DispatcherLogger = {
+  info: () => {},
+  warn: (obj, msg) => console.warn(msg, obj),
+  error: (obj, msg) => console.error(msg, obj),
+};
+
+interface PostResult {
+  /** clock time when the request was sent (after any wait for a per-origin slot). */
+  startedAt: number;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  /** no retry can succeed (blocked address, malformed URL). */
+  permanent: boolean;
+  retryAfterMs: number | null;
+}
+
+export class DeliveryDispatcher {
+  private readonly o: Required<Omit<DispatcherOptions, "random" | "userAgent">> & Pick<DispatcherOptions, "random" | "userAgent">;
+  private readonly client: GuardedClient;
+  private readonly limiter: OriginLimiter;
+  /** Aborted by stop() once the grace period is over; cancels sends and slot waits. */
+  private readonly abort = new AbortController();
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private backingOff = false;
+  private wakeUp: (() => void) | null = null;
+  private wakeRequested = false;
+
+  constructor(opts: DispatcherOptions) {
+    if (!(opts.concurrency >= 1)) throw new RangeError("concurrency must be ≥ 1");
+    const perOriginLimit = opts.perOriginLimit ?? Math.min(opts.concurrency, 8);
+    this.o = {
+      ...opts,
+      perOriginLimit,
+      leaseMs: opts.leaseMs ?? opts.timeoutMs * (1 + Math.ceil(opts.concurrency / perOriginLimit)) + 30_000,
+      logger: opts.logger ?? defaultLogger,
+    };
+    this.limiter = new OriginLimiter(perOriginLimit);
+    this.client = new GuardedClient(opts.policy, {
+      connectTimeoutMs: Math.min(opts.timeoutMs, 10_000),
+      connectionsPerOrigin: perOriginLimit,
+    });
+  }
+
+  start(): void {
+    if (this.running || this.stopping) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Wakes the loop now, e.g. right after a task settled, so its callback does not wait a poll. */
+  notify(): void {
+    if (this.backingOff && this.running) return; // a claim-error backoff is not cut short by traffic
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  /**
+   * Stops claiming, waits for in-flight sends (at most one timeout plus a second), aborts the rest
+   * (their claims lapse and they are sent again later) and closes the HTTP client.
+   */
+  async stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.running = false;
+    this.notify();
+    await this.loopDone;
+    if (this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise((r) => (timer = setTimeout(r, this.o.timeoutMs + 1_000)));
+      await Promise.race([Promise.allSettled([...this.inFlight]), grace]);
+      clearTimeout(timer);
+    }
+    this.abort.abort(new Error("dispatcher stopped"));
+    await Promise.allSettled([...this.inFlight]);
+    await this.client.close();
+  }
+
+  /** One claim (up to the free slots) and all its sends, awaited. Returns how many were attempted. */
+  async runOnce(): Promise<number> {
+    const batch = await this.claim();
+    await Promise.all(batch.map((d) => this.launch(d)));
+    return batch.length;
+  }
+
+  /** A one-off signed `peel.test` POST with the account's current secrets; not stored, not retried. */
+  async sendTestEvent(input: { url: string; accountId: string }): Promise<DeliveryAttemptResult> {
+    const now = this.o.clock.now();
+    const payload = JSON.stringify({
+      type: "peel.test",
+      timestamp: new Date(now).toISOString(),
+      // A taskId where kie clients look for one, so kie-scheme signatures can be checked too.
+      data: { taskId: newTaskId(), test: true, message: "Test callback from peel; no task is involved." },
+    });
+    const webhookId = newId("msg");
+    const res = await this.post({ url: input.url, accountId: input.accountId, payload, webhookId, taskId: null });
+    const outcome = isSuccess(res.statusCode) ? "delivered" : res.statusCode === 410 ? "stopped" : "failed";
+    return { webhookId, statusCode: res.statusCode, latencyMs: Math.round(res.latencyMs), error: res.error, outcome, nextAttemptAt: null };
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      // Idle: look again after pollMs (or notify()). All slots busy: a finishing send wakes us.
+      let waitMs = this.o.pollMs;
+      const free = this.o.concurrency - this.inFlight.size;
+      if (free > 0) {
+        try {
+          const batch = await this.claim();
+          failures = 0;
+          for (const d of batch) void this.launch(d);
+          if (batch.length === free) waitMs = SLOTS_BUSY_WAIT_MS;
+        } catch (err) {
+          failures++;
+          waitMs = Math.min(Math.max(this.o.pollMs, 100) * 2 ** Math.min(failures, 10), MAX_ERROR_BACKOFF_MS);
+          this.o.logger.error({ event: "webhook:claim:failed", err, backoffMs: waitMs }, "claiming deliveries failed");
+          this.wakeRequested = false;
+          this.backingOff = true;
+        }
+      } else {
+        waitMs = SLOTS_BUSY_WAIT_MS;
+      }
+      if (this.running) await this.sleep(waitMs);
+      this.backingOff = false;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.wakeRequested) {
+      this.wakeRequested = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        self.wakeRequested = false;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private claim(): Promise<Delivery[]> {
+    const free = this.o.concurrency - this.inFlight.size;
+    if (free <= 0) return Promise.resolve([]);
+    return this.o.store.claimDueDeliveries({
+      workerId: this.o.workerId,
+      now: this.o.clock.now(),
+      limit: free,
+      leaseMs: this.o.leaseMs,
+    });
+  }
+
+  /** Tracks one delivery's send as in flight; frees its slot and wakes the loop when it ends. */
+  private launch(d: Delivery): Promise<void> {
+    const p: Promise<void> = this.deliver(d)
+      .catch((err) => {
+        // Unrecorded: the lease lapses and the delivery is claimed again later.
+        if (this.abort.signal.aborted) {
+          this.o.logger.info({ event: "webhook:delivery:abandoned", deliveryId: d.id }, "send abandoned at shutdown");
+        } else {
+          this.o.logger.error({ event: "webhook:delivery:error", deliveryId: d.id, err }, "delivery attempt not recorded");
+        }
+      })
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.notify();
+      });
+    this.inFlight.add(p);
+    return p;
+  }
+
+  private async deliver(d: Delivery): Promise<void> {
+    const res = await this.post({ url: d.url, accountId: d.accountId, payload: d.payload, webhookId: d.webhookId, taskId: d.taskId });
+    const attemptNumber = await this.attemptNumber(d);
+    const endedAt = this.o.clock.now();
+    let outcome: DeliveryAttemptResult["outcome"];
+    let nextAttemptAt: number | null = null;
+    if (isSuccess(res.statusCode)) outcome = "delivered";
+    else if (res.statusCode === 410) outcome = "stopped"; // the receiver asked us to stop for good
+    else if (res.permanent) outcome = "failed"; // policy/URL will not change by waiting; replay after fixing
+    else {
+      const delay = nextAttemptDelay(attemptNumber, { retryAfterMs: res.retryAfterMs, random: this.o.random });
+      if (delay === null) outcome = "failed";
+      else {
+        outcome = "retry";
+        nextAttemptAt = endedAt + delay;
+      }
+    }
+    const attempt: DeliveryAttempt = {
+      id: newId("att"),
+      deliveryId: d.id,
+      attemptedAt: res.startedAt,
+      statusCode: res.statusCode,
+      latencyMs: Math.round(res.latencyMs),
+      error: res.error,
+      nextAttemptAt,
+    };
+    await this.o.store.recordDeliveryAttempt(attempt, outcome);
+    const log = outcome === "delivered" ? this.o.logger.info : this.o.logger.warn;
+    log.call(this.o.logger, {
+      event: `webhook:delivery:${outcome}`,
+      deliveryId: d.id,
+      taskId: d.taskId,
+      attempt: attemptNumber,
+      statusCode: res.statusCode,
+      error: res.error,
+      nextAttemptAt,
+    }, `callback ${outcome}`);
+  }
+
+  /**
+   * This attempt's place in the schedule: 1 + the attempts since the delivery last ended. A replay
+   * keeps the row's attempt count (history stays), but starts a fresh schedule.
+   */
+  private async attemptNumber(d: Delivery): Promise<number> {
+    if (d.attemptCount === 0) return 1;
+    const history = await this.o.store.listDeliveryAttempts(d.id);
+    let n = 0;
+    for (let i = history.length - 1; i >= 0 && history[i].nextAttemptAt !== null; i--) n++;
+    return n + 1;
+  }
+
+  /** One signed POST. Never throws for receiver-side trouble: that is reported in the result. */
+  private async post(m: { url: string; accountId: string; payload: string; webhookId: string; taskId: string | null }): Promise<PostResult> {
+    const release = await this.limiter.acquire(originOf(m.url), this.abort.signal);
+    try {
+      // Secrets are read per attempt so a rotation or a new HMAC key applies to the next retry.
+      const secrets = await this.o.store.getWebhookSecrets(m.accountId, this.o.clock.now());
+      const headers = buildCallbackHeaders({
+        payload: m.payload,
+        webhookId: m.webhookId,
+        kieSubjectId: kieSubjectIdOf(m.taskId, m.payload),
+        timestampSec: Math.floor(this.o.clock.now() / 1000),
+        hmacKey: secrets.hmacKey,
+        signingSecrets: secrets.signingSecrets,
+        userAgent: this.o.userAgent,
+      });
+      const startedAt = this.o.clock.now();
+      const t0 = performance.now();
+      try {
+        const res = await this.client.request({
+          url: m.url,
+          method: "POST",
+          headers,
+          body: m.payload,
+          maxRedirects: 0, // a 3xx is a failed attempt (Standard Webhooks: update the URL instead)
+          timeoutMs: this.o.timeoutMs,
+          // We stop reading after a few KB ourselves; a cap here would turn a large 2xx into an error.
+          maxBytes: Number.MAX_SAFE_INTEGER,
+          signal: this.abort.signal,
+        });
+        const latencyMs = performance.now() - t0;
+        await discardAfter(res.body, RESPONSE_READ_LIMIT);
+        const s = res.status;
+        const retryAfter = s === 429 || s === 503 ? parseRetryAfter(firstHeader(res.headers["retry-after"]), this.o.clock.now()) : null;
+        const error = isSuccess(s) ? null : s >= 300 && s < 400 ? `HTTP ${s} (redirects are not followed)` : `HTTP ${s}`;
+        return { startedAt, statusCode: s, latencyMs, error, permanent: false, retryAfterMs: retryAfter };
+      } catch (err) {
+        const failure = this.abort.signal.aborted
+          ? { error: "aborted: dispatcher stopping", permanent: false } // it may have arrived: record it, retry later
+          : describeFailure(err, this.o.timeoutMs);
+        return { startedAt, statusCode: null, latencyMs: performance.now() - t0, ...failure, retryAfterMs: null };
+      }
+    } finally {
+      release();
+    }
+  }
+}
+
+function describeFailure(err: unknown, timeoutMs: number): { error: string; permanent: boolean } {
+  if (err instanceof OutboundError) {
+    switch (err.kind) {
+      case "blocked":
+        return { error: BLOCKED_ERROR, permanent: true };
+      case "bad_url":
+        return { error: `invalid callback URL: ${err.message}`, permanent: true };
+      case "timeout":
+        return { error: `timeout: no response within ${timeoutMs} ms`, permanent: false };
+      default:
+        return { error: `${err.kind}: ${err.message}`, permanent: false };
+    }
+  }
+  return { error: `network: ${err instanceof Error ? err.message : String(err)}`, permanent: false };
+}
+
+/** Reads up to `limit` bytes so a small response frees its connection for reuse, then drops it. */
+async function discardAfter(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<void> {
+  let seen = 0;
+  try {
+    for await (const chunk of body) {
+      seen += chunk.length;
+      if (seen > limit) break; // leaving the loop destroys the stream and its socket
+    }
+  } catch {
+    // The status already decided the outcome; a body that fails mid-way changes nothing.
+  } finally {
+    body.destroy();
+  }
+}
+
+function isSuccess(status: number | null): boolean {
+  return status !== null && status >= 200 && status < 300;
+}
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url; // the client reports the bad URL; it just needs some limiter key
+  }
+}
