@@ -17,10 +17,14 @@ export const SCHEDULE_MS: readonly number[] = Object.freeze([
   2 * HOUR,
   5 * HOUR,
   10 * HOUR,
-  10 * HOUR, // attempt 8: the last; a failure here ends the delivery as `failed`
+  10 * HOUR,
+  // The contract's steps end here (~27.5 h); two daily steps stretch the schedule over the
+  // "about 3 days" it promises, so a receiver down over a long weekend still gets its callbacks.
+  24 * HOUR,
+  24 * HOUR, // attempt 10: the last; a failure here ends the delivery as `failed`
 ]);
 
-/** Attempts a delivery gets before it is given up: 8. */
+/** Attempts a delivery gets before it is given up: 10. */
 export const MAX_ATTEMPTS = SCHEDULE_MS.length;
 
 /** Each scheduled wait is scaled by a factor drawn uniformly from [1 − 0.2, 1 + 0.2). */

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeReceiver, plans } from "../fakes/receiver.js";
-import { SCHEDULE_MS } from "../../src/webhooks/schedule.js";
+import { MAX_ATTEMPTS, SCHEDULE_MS } from "../../src/webhooks/schedule.js";
 import { harness } from "./harness.js";
 
 test("fails 3 times then succeeds: 4 attempts, same body and webhook-id, fresh timestamps", async (t) => {
@@ -149,22 +149,22 @@ test("503 with an HTTP-date Retry-After is honoured too; a sooner one never beat
   assert.equal(attempts[2].attemptedAt - attempts[1].attemptedAt, SCHEDULE_MS[2], "Retry-After: 1 < 5 min step");
 });
 
-test("schedule exhausted: 8 attempts, then failed", async (t) => {
+test("schedule exhausted: 10 attempts, then failed", async (t) => {
   const h = await harness(t);
   const rx = await FakeReceiver.start(plans.status(500));
   t.after(() => rx.close());
   const d = await h.addDelivery(rx.url());
   await h.drive([d.id]);
   const attempts = await h.store.listDeliveryAttempts(d.id);
-  assert.equal(attempts.length, 8);
+  assert.equal(attempts.length, 10);
   assert.equal(attempts.at(-1)!.nextAttemptAt, null);
   assert.equal(attempts.at(-1)!.attemptedAt - attempts[0].attemptedAt, SCHEDULE_MS.reduce((a, b) => a + b, 0));
   const row = (await h.store.getDelivery(d.id))!;
   assert.equal(row.state, "failed");
-  assert.equal(row.attemptCount, 8);
+  assert.equal(row.attemptCount, 10);
   h.clock.advance(7 * 24 * 3600_000);
   assert.equal(await h.dispatcher.runOnce(), 0);
-  assert.equal(rx.requests.length, 8);
+  assert.equal(rx.requests.length, 10);
 });
 
 test("replay delivers again with the same webhook-id and body, on a fresh schedule", async (t) => {
@@ -189,7 +189,7 @@ test("replay delivers again with the same webhook-id and body, on a fresh schedu
   assert.equal((await h.store.replayDelivery(d.id, h.clock.now())), true);
   await h.dispatcher.runOnce();
   assert.equal((await h.store.getDelivery(d.id))!.state, "delivered");
-  assert.equal(rx.requests.length, 11);
+  assert.equal(rx.requests.length, MAX_ATTEMPTS + 3);
   assert.ok(rx.requests.every((r) => r.headers["webhook-id"] === d.webhookId && r.body === d.payload));
 });
 

@@ -13,13 +13,13 @@ import {
 const mid = () => 0.5; // no jitter
 const S = 1000, M = 60 * S, H = 60 * M;
 
-test("the schedule is at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h", () => {
-  assert.deepEqual([...SCHEDULE_MS], [0, 5 * S, 5 * M, 30 * M, 2 * H, 5 * H, 10 * H, 10 * H]);
-  assert.equal(MAX_ATTEMPTS, 8);
-  const delays = [1, 2, 3, 4, 5, 6, 7].map((n) => nextAttemptDelay(n, { random: mid }));
+test("the schedule is at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h", () => {
+  assert.deepEqual([...SCHEDULE_MS], [0, 5 * S, 5 * M, 30 * M, 2 * H, 5 * H, 10 * H, 10 * H, 24 * H, 24 * H]);
+  assert.equal(MAX_ATTEMPTS, 10);
+  const delays = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => nextAttemptDelay(n, { random: mid }));
   assert.deepEqual(delays, SCHEDULE_MS.slice(1));
-  assert.equal(nextAttemptDelay(8, { random: mid }), null);
-  assert.equal(nextAttemptDelay(9, { random: mid }), null);
+  assert.equal(nextAttemptDelay(10, { random: mid }), null);
+  assert.equal(nextAttemptDelay(11, { random: mid }), null);
   assert.throws(() => nextAttemptDelay(0));
 });
 
@@ -36,7 +36,7 @@ test("Retry-After only lengthens the wait, capped at 24 h", () => {
   assert.equal(nextAttemptDelay(1, { random: mid, retryAfterMs: 60 * S }), 60 * S);
   assert.equal(nextAttemptDelay(3, { random: mid, retryAfterMs: 60 * S }), 30 * M); // sooner than schedule: ignored
   assert.equal(nextAttemptDelay(2, { random: mid, retryAfterMs: 7 * 24 * H }), RETRY_AFTER_CAP_MS);
-  assert.equal(nextAttemptDelay(8, { random: mid, retryAfterMs: 60 * S }), null); // no extra attempts
+  assert.equal(nextAttemptDelay(10, { random: mid, retryAfterMs: 60 * S }), null); // no extra attempts
 });
 
 test("parseRetryAfter reads seconds and HTTP dates", () => {
@@ -54,7 +54,8 @@ test("parseRetryAfter reads seconds and HTTP dates", () => {
 test("docs/webhooks.md prints the same table", () => {
   const doc = readFileSync(new URL("../../docs/webhooks.md", import.meta.url), "utf8");
   const rows = scheduleTable();
-  assert.equal(rows.at(-1)!.cumulativeMs, 27 * H + 35 * M + 5 * S);
+  // about 3 days (kie-contract §7.1)
+  assert.equal(rows.at(-1)!.cumulativeMs, 75 * H + 35 * M + 5 * S);
   for (const r of rows) {
     assert.ok(doc.includes(`| ${r.attempt} | ${fmt(r.delayMs)} | ${hms(r.cumulativeMs)} |`), `row ${r.attempt} missing`);
   }
