@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 /** Prefixes of peel's internal ids; wire-fixed ids (the kie taskId) have their own function. */
 export type IdKind = "acc" | "key" | "led" | "dlv" | "att" | "msg" | "file" | "req" | "wrk";
@@ -12,17 +12,30 @@ export function newId(kind: IdKind): string {
 
 /** kie taskId: 32 lower-case hex characters from 128 random bits (kie-contract §4.4). */
 export function newTaskId(): string {
-  return randomBytes(16).toString("hex");
+  return take(16).toString("hex");
 }
 
 /** Random string over [0-9a-z]; rejection sampling keeps every character uniform. */
 export function randomString(length: number): string {
   let out = "";
   while (out.length < length) {
-    for (const b of randomBytes(length * 2)) {
-      if (b < 252) out += ALPHABET[b % 36];
-      if (out.length === length) break;
-    }
+    const b = take(1)[0];
+    if (b < 252) out += ALPHABET[b % 36];
   }
+  return out;
+}
+
+// Ids are made on the createTask hot path: one 4 KiB draw from the CSPRNG serves many of them
+// instead of a system call per id. Bytes are handed out once and never reused.
+const POOL = Buffer.allocUnsafe(4096);
+let offset = POOL.length;
+
+function take(n: number): Buffer {
+  if (offset + n > POOL.length) {
+    randomFillSync(POOL);
+    offset = 0;
+  }
+  const out = Buffer.from(POOL.subarray(offset, offset + n));
+  offset += n;
   return out;
 }
