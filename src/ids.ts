@@ -19,7 +19,8 @@ export function newTaskId(): string {
 export function randomString(length: number): string {
   let out = "";
   while (out.length < length) {
-    const b = take(1)[0];
+    if (offset >= POOL.length) refill();
+    const b = POOL[offset++];
     if (b < 252) out += ALPHABET[b % 36];
   }
   return out;
@@ -30,11 +31,13 @@ export function randomString(length: number): string {
 const POOL = Buffer.allocUnsafe(4096);
 let offset = POOL.length;
 
+function refill(): void {
+  randomFillSync(POOL);
+  offset = 0;
+}
+
 function take(n: number): Buffer {
-  if (offset + n > POOL.length) {
-    randomFillSync(POOL);
-    offset = 0;
-  }
+  if (offset + n > POOL.length) refill();
   const out = Buffer.from(POOL.subarray(offset, offset + n));
   offset += n;
   return out;
