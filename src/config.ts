@@ -23,6 +23,8 @@ export interface Config {
   /** which parts run in this process. */
   role: Role;
   databaseUrl: string;
+  /** Redis for limits shared by several API processes; null → in-process limits. */
+  redisUrl: string | null;
   logLevel: string;
   /** HMAC secret for signed download links; null → generated once and kept in the data dir. */
   secret: string | null;
@@ -264,6 +266,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     publicUrl,
     role: r.oneOf<Role>("PEEL_ROLE", "all", ["all", "api", "worker"]),
     databaseUrl,
+    redisUrl: redisUrlOf(r),
     logLevel: r.oneOf("PEEL_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
     secret: r.str("PEEL_SECRET", null),
     adminToken: r.str("PEEL_ADMIN_TOKEN", null),
@@ -328,6 +331,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return deepFreeze(config);
+}
+
+function redisUrlOf(r: Reader): string | null {
+  const v = r.str("PEEL_REDIS_URL", null);
+  if (v !== null && !/^rediss?:\/\//.test(v)) {
+    r.problems.push(`PEEL_REDIS_URL=${JSON.stringify(v)} must start with redis:// or rediss://`);
+    return null;
+  }
+  return v;
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

@@ -15,7 +15,8 @@ import { S3FileStore } from "./files/s3.js";
 import { buildApp } from "./http/app.js";
 import type { AppContext } from "./http/context.js";
 import { loadInputImages } from "./inputs/load-inputs.js";
-import { MemoryRateLimiter } from "./limits/rate-limiter.js";
+import { MemoryRateLimiter, type RateLimiter } from "./limits/rate-limiter.js";
+import { RedisRateLimiter } from "./limits/redis-rate-limiter.js";
 import { AddressPolicy } from "./net/address-guard.js";
 import { DEFAULT_BACKOFF } from "./queue/backoff.js";
 import { Sweeper } from "./queue/sweeper.js";
@@ -205,12 +206,17 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       })
     : null;
 
+  // Scale-out: several API processes share one window per key through Redis.
+  const limiter: RateLimiter & { close?: () => Promise<void> } = config.redisUrl
+    ? new RedisRateLimiter(config.redisUrl)
+    : new MemoryRateLimiter();
+
   const ctx: AppContext = {
     config,
     store,
     clock,
     auth: new Authenticator(store),
-    limiter: new MemoryRateLimiter(),
+    limiter,
     switches: new SwitchCache(store),
     files,
     policy,
@@ -218,6 +224,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     engineName: engine.name,
     dispatcher,
     wakeWorker: worker ? () => worker.notify() : undefined,
+    cancelRun: worker ? (taskId) => void worker.cancel(taskId) : undefined,
   };
 
   let started = false;
@@ -245,6 +252,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       await worker?.stop(5_000);
       await dispatcher?.stop();
       await (engine as { close?: () => Promise<void> }).close?.();
+      await limiter.close?.();
       await store.close();
     },
   };
