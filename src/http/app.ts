@@ -63,7 +63,16 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    staticCSP: true,
+    // swagger-ui's default CSP has `upgrade-insecure-requests`: on a plain-http deployment at any
+    // host but localhost (a LAN name, a compose service) the browser then fetches every asset over
+    // https and /docs stays blank. Swagger UI also injects a <style> element, which `style-src`
+    // without 'unsafe-inline' blocks (a console error on every load).
+    transformStaticCSP: (header: string) =>
+      header.replace(/\s*upgrade-insecure-requests;?/, "").replace("style-src 'self' https:", "style-src 'self' 'unsafe-inline' https:"),
+  });
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: PEEL_VERSION, engine: ctx.engineName }));

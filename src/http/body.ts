@@ -20,7 +20,9 @@ export function registerBodyParsers(app: FastifyInstance): void {
     let value: unknown;
     if (raw.length > 0) {
       try {
-        value = JSON.parse(raw);
+        // A leading UTF-8 BOM (some Windows tooling writes one) is not JSON; RFC 8259 §8.1 lets
+        // a parser ignore it, and JSON.parse would otherwise refuse the whole body.
+        value = JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
       } catch {
         value = undefined;
       }

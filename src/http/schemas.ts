@@ -9,6 +9,13 @@ import { MAX_URL_LENGTH } from "../domain/validation.js";
 
 const Url = Type.String({ format: "uri", maxLength: MAX_URL_LENGTH });
 
+/**
+ * A string enum as one flat OpenAPI `enum` (Swagger UI shows a drop-down; code generators make an
+ * enum type). Type.Union of literals would render as an `anyOf` of one-value enums.
+ */
+const StringEnum = (values: readonly string[], opts: { default?: string | null } = {}): TSchema =>
+  Type.Unsafe<string>({ type: "string", enum: [...values], ...(opts.default != null ? { default: opts.default } : {}) });
+
 function inputSchema(m: ModelSpec): TSchema {
   const props: Record<string, TSchema> = {
     prompt: Type.String({ minLength: 1, maxLength: m.promptMax, description: `1–${m.promptMax} characters; not only whitespace` }),
@@ -18,11 +25,11 @@ function inputSchema(m: ModelSpec): TSchema {
       ? Type.Array(Url, { minItems: 1, maxItems: m.imageMax, description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` })
       : Type.Optional(Type.Array(Url, { maxItems: m.imageMax, default: [], description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` }));
   }
-  props[m.ratioField] = Type.Optional(Type.Union(m.ratios.map((r) => Type.Literal(r)), { default: m.ratioDefault }));
+  props[m.ratioField] = Type.Optional(StringEnum(m.ratios, { default: m.ratioDefault }));
   if (m.resolutions) {
-    props.resolution = Type.Optional(Type.Union(m.resolutions.map((r) => Type.Literal(r)), { default: m.resolutionDefault }));
+    props.resolution = Type.Optional(StringEnum(m.resolutions, { default: m.resolutionDefault }));
   }
-  props.output_format = Type.Optional(Type.Union(m.formats.map((f) => Type.Literal(f)), { default: m.formatDefault }));
+  props.output_format = Type.Optional(StringEnum(m.formats, { default: m.formatDefault }));
   if (m.hasGoogleSearch) props.google_search = Type.Optional(Type.Boolean({ default: false }));
   return Type.Object(props, { additionalProperties: true });
 }
@@ -48,7 +55,7 @@ export const TaskIdDataSchema = Type.Object({ taskId: Type.String({ pattern: "^[
 export const RecordInfoSchema = Type.Object({
   taskId: Type.String(),
   model: Type.String(),
-  state: Type.Union(["waiting", "queuing", "generating", "success", "fail"].map((s) => Type.Literal(s))),
+  state: StringEnum(["waiting", "queuing", "generating", "success", "fail"]),
   param: Type.String({ description: "JSON text of the createTask body as received" }),
   resultJson: Type.String({ description: "JSON text {\"resultUrls\":[...]} on success, else \"\"" }),
   failCode: Type.String(),
