@@ -1,5 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
+import { postgresOptionsFromUrl } from "./postgres/db.js";
+import { PostgresStore } from "./postgres/postgres-store.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import type { Store } from "./store.js";
 
@@ -15,7 +17,9 @@ export interface OpenStoreOptions {
  * Opens the store named by `DATABASE_URL`:
  * - `sqlite:<path>` (also `sqlite://<path>`, `sqlite:///abs/path`); parent directories are
  *   created. `sqlite::memory:` is an in-memory database (tests only: gone on close).
- * - `postgres://` / `postgresql://`: not built yet, refused with a clear error.
+ * - `postgres://` / `postgresql://`: a connection pool to PostgreSQL. peel's own query parameters:
+ *   `schema=<name>` (tables live there, created by the migration; default: the role's search_path)
+ *   and `pool_size=<n>` (connections, default 10). Everything else goes to `pg` as usual.
  */
 export async function openStore(databaseUrl: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const store = openUnmigrated(databaseUrl);
@@ -38,11 +42,7 @@ function openUnmigrated(databaseUrl: string): Store {
     if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     return new SqliteStore(file);
   }
-  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new Error(
-      "DATABASE_URL points at PostgreSQL, but the PostgreSQL backend is not built yet; use sqlite:<path> for now",
-    );
-  }
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return new PostgresStore(postgresOptionsFromUrl(databaseUrl));
   const scheme = databaseUrl.split(":")[0] || databaseUrl;
-  throw new Error(`DATABASE_URL scheme "${scheme}" is not supported; use sqlite:<path>`);
+  throw new Error(`DATABASE_URL scheme "${scheme}" is not supported; use sqlite:<path> or postgres://…`);
 }

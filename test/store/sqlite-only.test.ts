@@ -201,9 +201,12 @@ describe("openStore", () => {
     await m.close();
   });
 
-  test("postgres:// is refused: backend not built yet", async () => {
-    await assert.rejects(openStore("postgres://u:p@localhost/peel"), /PostgreSQL backend is not built yet/);
-    await assert.rejects(openStore("postgresql://localhost/peel"), /PostgreSQL backend is not built yet/);
+  test("postgres:// and postgresql:// go to the PostgreSQL backend (see postgres-only.test.ts)", async () => {
+    for (const url of ["postgres://u:p@localhost/peel", "postgresql://localhost/peel"]) {
+      const s = await openStore(url, { migrate: false }); // no connection until the first query
+      assert.ok(!(s instanceof SqliteStore));
+      await s.close();
+    }
   });
 
   test("other schemes and an empty path are refused", async () => {

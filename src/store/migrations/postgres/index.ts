@@ -1,0 +1,12 @@
+import * as m001 from "./001_init.js";
+
+export interface Migration {
+  /** position in the ledger; ids are consecutive from 1 and never reused. */
+  id: number;
+  name: string;
+  /** run as one simple-protocol query (several statements allowed) inside the migration's transaction. */
+  sql: string;
+}
+
+/** Append-only: never edit a released migration, add the next number instead. */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [{ id: 1, name: m001.name, sql: m001.sql }];
