@@ -3,7 +3,6 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { DirectAdminClient, HttpAdminClient, type AdminClient } from "./cli/admin-client.js";
 import { openStore } from "./store/open-store.js";
-import { serve } from "./server.js";
 
 /**
  * The `peel` command. `serve` runs API and worker; the operator commands work on the database
@@ -113,6 +112,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (cmd === "serve") {
+    // Loaded only here: the server's imports (HTTP, engines, S3) would double every operator command's start-up time.
+    const { serve } = await import("./server.js");
     const { close } = await serve(config());
     const stop = () => close().then(() => process.exit(0), (e) => fail(String(e), 1));
     process.once("SIGTERM", stop);

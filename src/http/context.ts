@@ -26,4 +26,6 @@ export interface AppContext {
   dispatcher: DeliveryDispatcher | null;
   /** wakes this process's worker after a create, so a task starts without waiting for a poll. */
   wakeWorker?: () => void;
+  /** aborts this process's run of a task whose cancel was just requested (no-op when it runs elsewhere). */
+  cancelRun?: (taskId: string) => void;
 }

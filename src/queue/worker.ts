@@ -68,6 +68,17 @@ export class TaskWorker {
   }
 
   /**
+   * Aborts this worker's run of `taskId`, if it has one, so a cancel takes effect now instead of
+   * at the next lease heartbeat (up to a second later). The run then settles the task as canceled.
+   */
+  cancel(taskId: string): boolean {
+    const run = this.running.get(taskId);
+    if (!run) return false;
+    run.abort.abort(new RunAbort("cancel"));
+    return true;
+  }
+
+  /**
    * Stops claiming; waits up to `graceMs` for running tasks, then aborts the rest and gives them
    * back so another worker (or this one after a restart) takes them at once.
    */

@@ -82,7 +82,7 @@ export async function createTask(
     case "insufficient_credits":
       throw new KieError("insufficient_credits");
     case "cap_exceeded":
-      throw new KieError(`cap_${outcome.window}`, { retryAfter: retryAfterForCap(outcome.window) });
+      throw new KieError(`cap_${outcome.window}`, { retryAfter: await retryAfterForCap(ctx, principal, outcome.window, price, now) });
   }
 }
 
@@ -95,11 +95,23 @@ function paramOf(body: Record<string, unknown>): string {
 }
 
 /**
- * Seconds after which a capped key can expect room again: the rolling window's length (an upper
- * bound). A total cap never frees up by itself; a day is the honest "ask the operator" answer.
+ * Seconds until a capped key has room for this price again: when the oldest counted usage leaves
+ * the rolling window (asked of the store), else the window's length (an upper bound). A total cap
+ * never frees up by itself; a day is the honest "ask the operator" answer.
  */
-function retryAfterForCap(window: "hourly" | "daily" | "total"): number {
-  return window === "hourly" ? 3600 : 86_400;
+async function retryAfterForCap(
+  ctx: AppContext,
+  principal: Principal,
+  window: "hourly" | "daily" | "total",
+  price: number,
+  now: number,
+): Promise<number> {
+  const fallback = window === "hourly" ? 3600 : 86_400;
+  const limits = principal.key.limits;
+  const cap = window === "hourly" ? limits.hourlyCap : window === "daily" ? limits.dailyCap : null;
+  if (window === "total" || cap === null || cap === undefined || !ctx.store.usageFreedAt) return fallback;
+  const at = await ctx.store.usageFreedAt({ keyId: principal.key.id, window, cap, price, now });
+  return at === null ? fallback : Math.max(1, Math.ceil((at - now) / 1000));
 }
 
 export async function getRecord(ctx: AppContext, principal: Principal, taskId: string): Promise<RecordInfo> {
@@ -120,6 +132,8 @@ export async function cancelTask(ctx: AppContext, principal: Principal, taskId: 
   );
   if (res.kind === "not_found") throw new KieError("record_not_found");
   if (res.kind === "canceled") ctx.dispatcher?.notify();
+  // A worker in this process stops at once; one elsewhere notices the flag on its next heartbeat.
+  if (res.kind === "cancel_requested") ctx.cancelRun?.(taskId);
   return toRecordInfo(res.task);
 }
 

@@ -201,6 +201,13 @@ export interface TaskStore {
   countTasks(opts?: { accountId?: string }): Promise<Record<string, number>>;
   /** Drops idempotency keys whose expiresAt ≤ now. */
   purgeIdempotencyKeys(now: number): Promise<number>;
+  /**
+   * Optional Retry-After hint for a create refused by a rolling usage cap: when enough of the key's
+   * usage (as counted for `caps`) will have left the window for `price` to fit under `cap`.
+   * null when it never will (the price alone exceeds the cap). Backends without it: callers fall
+   * back to the window's length.
+   */
+  usageFreedAt?(opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number }): Promise<number | null>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -165,6 +165,9 @@ export class SqliteStore implements Store {
   async purgeIdempotencyKeys(now: number): Promise<number> {
     return tasks.purgeIdempotencyKeys(this.db, now);
   }
+  async usageFreedAt(opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number }): Promise<number | null> {
+    return tasks.usageFreedAt(this.db, opts);
+  }
 
   // deliveries ---------------------------------------------------------------------------------
 

@@ -237,11 +237,14 @@ export function requestCancel(
     const row = getTaskRow(db, taskId);
     if (!row || row.account_id !== accountId) return { kind: "not_found" };
     if (!isOpen(row)) return { kind: "already_terminal", task: toTask(row) };
-    if (row.state === "generating") {
+    const leased = row.lease_owner !== null && row.lease_expires_at !== null && row.lease_expires_at > now;
+    if (row.state === "generating" && leased) {
       // The worker owns the engine call; it sees the flag on its next lease renewal and fails the task.
       db.run("UPDATE tasks SET cancel_requested = 1 WHERE id = ?", taskId);
       return { kind: "cancel_requested", task: toTask({ ...row, cancel_requested: 1 }) };
     }
+    // Not generating, or generating with no live lease (waiting out a retry delay, or its worker
+    // died): no result can be delivered now, so the task fails at once instead of at its next claim.
     const task = settle(db, row, { state: "fail", ...FAIL_REASONS.canceled }, now, onSettled);
     return { kind: "canceled", task };
   });

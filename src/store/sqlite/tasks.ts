@@ -140,6 +140,32 @@ function capExceeded(db: SqliteDb, cmd: CreateTaskCommand, keyId: string, price:
 }
 
 /**
+ * When the oldest counted tasks of a key have left the rolling window far enough for `price` to
+ * fit under `cap` (Retry-After of a 433), or null when it never will.
+ */
+export function usageFreedAt(
+  db: SqliteDb,
+  opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number },
+): number | null {
+  const length = opts.window === "hourly" ? HOUR_MS : DAY_MS;
+  const since = opts.now - length;
+  const need = keyUsage(db, opts.keyId, since) + opts.price - opts.cap;
+  if (need <= 0) return opts.now;
+  const rows = db.all<{ create_time: number; price: number }>(
+    "SELECT create_time, price FROM tasks WHERE key_id = ? AND create_time > ? AND state <> 'fail' ORDER BY create_time",
+    opts.keyId,
+    since,
+  );
+  let freed = 0;
+  for (const r of rows) {
+    freed += r.price;
+    // the window is (now - length, now]: a task created at c has left it at c + length
+    if (freed >= need) return r.create_time + length;
+  }
+  return null;
+}
+
+/**
  * Credits used by a key: prices of its tasks that did not fail, created after `since` (the window
  * is (now - length, now], so a task exactly one hour old has left the hourly window).
  */
