@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { Account, ApiKey } from "../domain/types.js";
 import { randomString } from "../ids.js";
 import type { Store } from "../store/store.js";
@@ -15,7 +15,9 @@ export function generateApiKey(): { key: string; hash: string; prefix: string } 
 }
 
 export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
+  // One-shot hash (Node ≥ 20.12): runs on every authenticated request, and skipping the Hash
+  // object makes it about 3× cheaper than createHash().update().digest() (bench/README.md).
+  return hash("sha256", key, "hex");
 }
 
 export interface Principal {

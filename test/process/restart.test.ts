@@ -72,7 +72,8 @@ class PeelInstance {
     t.after(async () => {
       await peel.killAll();
       // On failure, the children's output tells what the servers did.
-      if (!t.passed) for (const line of peel.logs().split("\n")) if (line) t.diagnostic(line);
+      // `passed` exists since Node 20.12; @types/node 20 does not declare it yet.
+      if (!(t as TestContext & { passed?: boolean }).passed) for (const line of peel.logs().split("\n")) if (line) t.diagnostic(line);
       rmSync(peel.dataDir, { recursive: true, force: true });
     });
     return peel;
