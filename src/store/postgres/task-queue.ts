@@ -279,11 +279,14 @@ export async function requestCancel(
   return withLockedTask(db, taskId, async (sql, row) => {
     if (!row || row.account_id !== accountId) return { kind: "not_found" as const };
     if (!isOpen(row)) return { kind: "already_terminal" as const, task: toTask(row) };
-    if (row.state === "generating") {
+    const leased = row.lease_owner !== null && row.lease_expires_at !== null && row.lease_expires_at > now;
+    if (row.state === "generating" && leased) {
       // The worker owns the engine call; it sees the flag on its next lease renewal and fails the task.
       await sql.run("UPDATE tasks SET cancel_requested = true WHERE id = $1", [taskId]);
       return { kind: "cancel_requested" as const, task: toTask({ ...row, cancel_requested: true }) };
     }
+    // Not generating, or generating with no live lease (waiting out a retry delay, or its worker
+    // died): no result can be delivered now, so the task fails at once instead of at its next claim.
     const task = await settle(sql, row, { state: "fail", ...FAIL_REASONS.canceled }, now, onSettled);
     return { kind: "canceled" as const, task };
   });

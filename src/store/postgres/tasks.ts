@@ -119,6 +119,31 @@ async function claimIdempotencyKey(
 }
 
 /**
+ * When the oldest counted tasks of a key have left the rolling window far enough for `price` to
+ * fit under `cap` (Retry-After of a refused create), or null when it never will.
+ */
+export async function usageFreedAt(
+  sql: Sql,
+  opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number },
+): Promise<number | null> {
+  const length = opts.window === "hourly" ? HOUR_MS : DAY_MS;
+  const since = opts.now - length;
+  const rows = await sql.rows<{ create_time: number; price: number }>(
+    "SELECT create_time, price FROM tasks WHERE key_id = $1 AND create_time > $2 AND state <> 'fail' ORDER BY create_time, id",
+    [opts.keyId, since],
+  );
+  const need = rows.reduce((sum, r) => sum + r.price, 0) + opts.price - opts.cap;
+  if (need <= 0) return opts.now;
+  let freed = 0;
+  for (const r of rows) {
+    freed += r.price;
+    // the window is (now - length, now]: a task created at c has left it at c + length
+    if (freed >= need) return r.create_time + length;
+  }
+  return null;
+}
+
+/**
  * Credits used by a key: prices of its tasks that did not fail, created after `since` (the window
  * is (now - length, now], so a task exactly one hour old has left the hourly window).
  */
