@@ -43,7 +43,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       if (envelope === "peel") return reply.code(status).send({ error: { code: "bad_request", message: err.message, requestId: req.id } });
       return sendError(reply, "kie", KIE_ERRORS.body_not_object);
     }
-    req.log.error({ err }, "unhandled error");
+    req.log.error({ err, reqId: req.id, method: req.method, url: req.url.split("?")[0] }, "unhandled error");
     if (envelope === "upload") return sendError(reply, "upload", UPLOAD_ERRORS.internal);
     if (envelope === "peel") return reply.code(500).send({ error: { code: "internal", message: "Internal server error", requestId: req.id } });
     return sendError(reply, "kie", KIE_ERRORS.internal);
