@@ -155,7 +155,7 @@ class Cluster {
   async admin(p: string): Promise<any> {
     const res = await fetch(this.url + p, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(res.status, 200, `GET ${p} → HTTP ${res.status}`);
-    return (await res.json()).data;
+    return ((await res.json()) as { data: any }).data;
   }
 }
 
@@ -170,7 +170,7 @@ if (!PG_URL) {
     const cluster = new Cluster(urlWith({ schema, pool_size: "4" }), await freePort());
     t.after(async () => {
       await cluster.killAll();
-      if (!t.passed) for (const line of cluster.logs().split("\n")) if (line) t.diagnostic(line);
+      if ((t as TestContext & { passed?: boolean }).passed === false) for (const line of cluster.logs().split("\n")) if (line) t.diagnostic(line);
       await receiver.close();
       rmSync(cluster.dataDir, { recursive: true, force: true });
       await dropSchema(schema);

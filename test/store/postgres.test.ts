@@ -10,11 +10,12 @@ import { PG_SKIP, PG_URL, createSchema, dropSchema, endAdmin } from "./postgres-
 if (!PG_URL) {
   test("Store contract (postgres)", { skip: PG_SKIP }, () => {});
 } else {
+  const url = PG_URL;
   after(endAdmin);
   runStoreContract("postgres", async () => {
     const schema = await createSchema();
     const open = async (): Promise<Store> => {
-      const s = new PostgresStore({ connectionString: PG_URL, schema });
+      const s = new PostgresStore({ connectionString: url, schema });
       await s.migrate();
       return s;
     };
