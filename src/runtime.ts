@@ -130,7 +130,7 @@ export function createEngine(config: Readonly<Config>, logger: Logger, clock: Cl
 export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptions = {}): Promise<Runtime> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, { backgroundCheckpoint: true });
   const fileStore = createFileStore(config);
   const files = new FileService({
     store: fileStore,
@@ -143,6 +143,10 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     clock,
   });
   const policy = new AddressPolicy(config.outbound.allow);
+  // Large image_input downloads are spilled here while they are re-encoded (inputs/load-inputs.ts).
+  // Under the data directory rather than os.tmpdir(), which is often a RAM-backed tmpfs in containers.
+  const inputTmpDir = path.join(config.dataDir, "tmp");
+  if (config.role !== "api") mkdirSync(inputTmpDir, { recursive: true });
   const engine = opts.engine ?? createEngine(config, logger, clock);
   const runsWorkers = config.role !== "api";
 
@@ -178,6 +182,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
               connectTimeoutMs: config.inputs.connectTimeoutMs,
               publicUrl: config.publicUrl,
               readOwnFile: (url, maxBytes) => files.readOwnFile(url, maxBytes, task.accountId),
+              tmpDir: inputTmpDir,
             },
             signal,
           ),

@@ -11,6 +11,12 @@ export interface OpenStoreOptions {
    * @defaultValue true
    */
   migrate?: boolean;
+  /**
+   * SQLite: checkpoint the WAL from a background thread instead of inside commits. For
+   * long-running servers; short CLI commands leave it off.
+   * @defaultValue false
+   */
+  backgroundCheckpoint?: boolean;
 }
 
 /**
@@ -22,7 +28,7 @@ export interface OpenStoreOptions {
  *   and `pool_size=<n>` (connections, default 10). Everything else goes to `pg` as usual.
  */
 export async function openStore(databaseUrl: string, opts: OpenStoreOptions = {}): Promise<Store> {
-  const store = openUnmigrated(databaseUrl);
+  const store = openUnmigrated(databaseUrl, opts);
   if (opts.migrate ?? true) {
     try {
       await store.migrate();
@@ -34,13 +40,13 @@ export async function openStore(databaseUrl: string, opts: OpenStoreOptions = {}
   return store;
 }
 
-function openUnmigrated(databaseUrl: string): Store {
+function openUnmigrated(databaseUrl: string, opts: OpenStoreOptions): Store {
   if (databaseUrl.startsWith("sqlite:")) {
     let file = databaseUrl.slice("sqlite:".length);
     if (file.startsWith("//")) file = file.slice(2);
     if (file === "") throw new Error(`DATABASE_URL ${databaseUrl} names no file; use sqlite:<path>`);
     if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    return new SqliteStore(file);
+    return new SqliteStore(file, { backgroundCheckpoint: opts.backgroundCheckpoint === true && file !== ":memory:" });
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) return new PostgresStore(postgresOptionsFromUrl(databaseUrl));
   const scheme = databaseUrl.split(":")[0] || databaseUrl;
