@@ -65,7 +65,11 @@ export class FileService {
     this.publicBase = u.pathname.replace(/\/+$/, "");
   }
 
-  async saveUpload(input: { account: Account; uploadPath?: unknown; fileName?: unknown; body: Readable | Buffer }): Promise<UploadResult> {
+  /**
+   * `size`: the exact length of a stream body when known (an upload staged on disk); lets the store
+   * write it without part buffers (PutOptions.size).
+   */
+  async saveUpload(input: { account: Account; uploadPath?: unknown; fileName?: unknown; body: Readable | Buffer; size?: number }): Promise<UploadResult> {
     const { account } = input;
     let uploadPath: string;
     let requestedName: string | null;
@@ -73,6 +77,7 @@ export class FileService {
       // Field errors first, so a bad name costs no body read.
       uploadPath = normalizeUploadPath(input.uploadPath);
       requestedName = checkFileName(input.fileName);
+      if (input.size !== undefined && input.size > this.opts.uploadMaxBytes) throw new UploadError("too_large");
     } catch (err) {
       if (!Buffer.isBuffer(input.body)) input.body.destroy();
       throw err;
@@ -85,7 +90,7 @@ export class FileService {
     const urlPath = `/files/u/${account.token}/${filePath}`;
     let size: number;
     try {
-      size = await this.opts.store.put(storageKey, body, mimeType);
+      size = await this.opts.store.put(storageKey, body, mimeType, Buffer.isBuffer(body) ? {} : { size: input.size });
     } catch (err) {
       // On the local disk `uploads/a.png` cannot be a file and a folder at once; that is the
       // client's path clash, not a server fault.

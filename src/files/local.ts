@@ -3,8 +3,8 @@ import { mkdir, open, rename, rmdir, stat, unlink, type FileHandle } from "node:
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { FileStore, StoredObject } from "./file-store.js";
-import { FileTooLargeError, assertSafeKey, collectCapped } from "./store-common.js";
+import type { FileStore, PutOptions, StoredObject } from "./file-store.js";
+import { FileTooLargeError, SizeMismatchError, assertSafeKey, collectCapped } from "./store-common.js";
 
 /**
  * FileStore on the local disk (embedded mode).
@@ -27,7 +27,7 @@ export class LocalFileStore implements FileStore {
     this.root = path.resolve(rootDir);
   }
 
-  async put(key: string, body: Readable | Buffer, contentType: string): Promise<number> {
+  async put(key: string, body: Readable | Buffer, contentType: string, opts: PutOptions = {}): Promise<number> {
     const file = this.pathOf(key);
     const header = encodeHeader(contentType);
     // Not derived from the key: a 255-byte file name plus a suffix would exceed the name limit.
@@ -40,13 +40,16 @@ export class LocalFileStore implements FileStore {
       throw err;
     }
     let written = 0;
+    const expected = Buffer.isBuffer(body) ? undefined : opts.size;
     async function* withHeader(src: AsyncIterable<unknown> | Buffer[]): AsyncGenerator<Buffer> {
       yield header;
       for await (const chunk of src) {
         const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
         written += b.length;
+        if (expected !== undefined && written > expected) throw new SizeMismatchError(expected, written);
         yield b;
       }
+      if (expected !== undefined && written !== expected) throw new SizeMismatchError(expected, written);
     }
     try {
       // flush: fsync before close, so a crash after the rename cannot leave an empty file behind.

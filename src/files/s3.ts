@@ -12,8 +12,8 @@ import {
   type CompletedPart,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import type { FileStore, StoredObject } from "./file-store.js";
-import { FileTooLargeError, assertSafeKey, attachmentDisposition, collectCapped } from "./store-common.js";
+import type { FileStore, PutOptions, StoredObject } from "./file-store.js";
+import { FileTooLargeError, SizeMismatchError, assertSafeKey, attachmentDisposition, collectCapped } from "./store-common.js";
 
 export interface S3FileStoreOptions {
   bucket: string;
@@ -36,12 +36,16 @@ export interface S3FileStoreOptions {
 }
 
 const MIN_PART = 5 * 1024 * 1024;
+/** S3's limit for a single PutObject (5 GiB); larger known-length streams go multipart. */
+const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024;
 
 /**
  * FileStore on S3 or an S3-compatible service (scale-out mode). Streams of unknown length are
  * sent as a multipart upload, part by part, so a 30 MiB upload never sits whole in memory; short
  * streams (under one part) become a single PutObject. A failed multipart upload is aborted, so no
- * partial object ever becomes visible and an earlier object at the key survives.
+ * partial object ever becomes visible and an earlier object at the key survives. A stream whose
+ * length is known (`PutOptions.size`, e.g. an upload staged on disk) goes as one streamed
+ * PutObject with no part buffers at all; S3 stores it only if every declared byte arrives.
  */
 export class S3FileStore implements FileStore {
   readonly kind = "s3" as const;
@@ -66,12 +70,13 @@ export class S3FileStore implements FileStore {
     });
   }
 
-  async put(key: string, body: Readable | Buffer, contentType: string): Promise<number> {
+  async put(key: string, body: Readable | Buffer, contentType: string, opts: PutOptions = {}): Promise<number> {
     const Key = this.keyOf(key);
     if (Buffer.isBuffer(body)) {
       await this.putBuffer(Key, body, contentType);
       return body.length;
     }
+    if (opts.size !== undefined && opts.size <= MAX_SINGLE_PUT) return this.putSized(Key, body, contentType, opts.size);
     return this.putStream(Key, body, contentType);
   }
 
@@ -134,6 +139,45 @@ export class S3FileStore implements FileStore {
     await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentType, ContentLength: body.length }),
     );
+  }
+
+  /**
+   * A stream of known length as one PutObject: the SDK pipes it to the socket (payload unsigned),
+   * so nothing is buffered beyond the stream's own highWaterMark. The byte count is checked on the
+   * way through: a short or long body, or a failing source, aborts the request, and S3 never
+   * stores a PutObject whose body did not arrive whole.
+   */
+  private async putSized(Key: string, body: Readable, ContentType: string, size: number): Promise<number> {
+    const ctl = new AbortController();
+    let failure: unknown = null;
+    async function* counted(): AsyncGenerator<Buffer> {
+      let seen = 0;
+      for await (const chunk of body) {
+        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+        seen += b.length;
+        if (seen > size) throw new SizeMismatchError(size, seen);
+        yield b;
+      }
+      if (seen !== size) throw new SizeMismatchError(size, seen);
+    }
+    const Body = Readable.from(counted(), { objectMode: false });
+    // The SDK pipes Body into the request, and pipe() does not pass errors on: without this abort a
+    // failed source would leave the request waiting for bytes that never come.
+    Body.once("error", (err) => {
+      failure = err;
+      ctl.abort(err);
+    });
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body, ContentType, ContentLength: size }), {
+        abortSignal: ctl.signal,
+      });
+    } catch (err) {
+      throw failure ?? err;
+    } finally {
+      Body.destroy();
+      body.destroy();
+    }
+    return size;
   }
 
   private async putStream(Key: string, body: Readable, ContentType: string): Promise<number> {

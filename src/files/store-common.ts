@@ -24,6 +24,17 @@ export class FileTooLargeError extends Error {
   }
 }
 
+/** A put whose stream did not carry the byte count its caller declared (`PutOptions.size`). */
+export class SizeMismatchError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`stream body was declared as ${expected} bytes but carried ${actual > expected ? "more" : `only ${actual}`}`);
+    this.name = "SizeMismatchError";
+  }
+}
+
 /**
  * Keys are relative, slash-separated paths chosen by peel. Refused everywhere (both backends, so
  * the contract suite holds them to the same rule): empty keys and segments, `.`/`..` segments, a

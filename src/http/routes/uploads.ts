@@ -1,5 +1,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -30,12 +31,23 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (sw.disabledModels.includes("feature:uploads")) throw new UploadError("disabled");
   }
 
+  // base64 inflates by 4/3; kie parses bodies up to 42 MiB for a 30 MiB file.
+  const base64BodyLimit = Math.ceil(max * 1.4) + 64 * 1024;
+  const base64Budget = new BodyBudget(BASE64_BODIES_IN_FLIGHT * base64BodyLimit);
+
   app.post(
     "/api/file-base64-upload",
     {
       ...common,
-      // base64 inflates by 4/3; kie parses bodies up to 42 MiB for a 30 MiB file.
-      bodyLimit: Math.ceil(max * 1.4) + 64 * 1024,
+      bodyLimit: base64BodyLimit,
+      // After auth (onRequest), before the body is read: only so many bytes of base64 JSON are
+      // held at once; further requests wait their turn with their bodies unread.
+      preParsing: async (req, reply, payload) => {
+        const declared = Number(req.headers["content-length"]);
+        const weight = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, base64BodyLimit) : base64BodyLimit;
+        await base64Budget.enter(weight, reply.raw);
+        return payload;
+      },
       schema: {
         summary: "Upload from Base64 or a data URL",
         tags: ["uploads"],
@@ -77,6 +89,8 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
           uploadPath: form.fields.uploadPath,
           fileName: form.fields.fileName,
           body: createReadStream(form.filePath),
+          // known length: S3 takes it as one streamed PutObject, no 5 MiB part buffers per upload
+          size: (await stat(form.filePath)).size,
         });
         return uploadOk(reply, data);
       } finally {
@@ -139,6 +153,58 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
 }
 
 
+/**
+ * How many largest-size base64 bodies are handled at once. A JSON body cannot be streamed: its
+ * text, the parsed base64 string and the decoded bytes (about 3.5× the file) all live while it is
+ * handled, so twenty concurrent 30 MiB base64 uploads took 2 GB of RSS before this bound
+ * (bench/upload-http-memory.ts, BENCH_BASE64=1). Smaller bodies share the same byte budget.
+ */
+const BASE64_BODIES_IN_FLIGHT = 2;
+
+/**
+ * A FIFO byte budget for request bodies. `enter` resolves once the weight fits (a body bigger
+ * than the whole budget enters alone); the weight is given back when the response closes, which
+ * also happens when the client goes away, so nothing leaks.
+ */
+class BodyBudget {
+  private used = 0;
+  private readonly queue: { weight: number; admit: () => void }[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  enter(weight: number, res: ServerResponse): Promise<void> {
+    return new Promise((resolve) => {
+      let admitted = false;
+      const waiter = {
+        weight,
+        admit: () => {
+          admitted = true;
+          this.used += weight;
+          resolve();
+        },
+      };
+      res.once("close", () => {
+        if (admitted) {
+          this.used -= weight;
+        } else {
+          // gone while queued: drop the place in line; the body read that follows fails on the closed socket
+          this.queue.splice(this.queue.indexOf(waiter), 1);
+          resolve();
+        }
+        this.pump();
+      });
+      this.queue.push(waiter);
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && (this.used === 0 || this.used + this.queue[0].weight <= this.limit)) {
+      this.queue.shift()!.admit();
+    }
+  }
+}
+
 function asReadable(body: AsyncIterable<Buffer> | Readable): Readable {
   return body instanceof Readable ? body : Readable.from(body);
 }
@@ -151,6 +217,10 @@ async function drain(body: AsyncIterable<Buffer> | Readable): Promise<void> {
   }
 }
 
+/** Parts a stream upload may carry; only `file`, `uploadPath` and `fileName` are read. */
+const MAX_FILE_PARTS = 8;
+const MAX_TEXT_PARTS = 32;
+
 /** Streams the `file` part to a temp file (memory stays bounded), collects the text fields. */
 async function readMultipart(
   req: FastifyRequest,
@@ -161,7 +231,9 @@ async function readMultipart(
   const fields: Record<string, string> = {};
   let filePath: string | null = null;
   try {
-    for await (const part of req.parts({ limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 4096 } })) {
+    // files > 1: a client that adds another file part (or sends `file` twice) gets its first
+    // `file` stored and the rest drained, not "File size exceeds the limit" from busboy's count.
+    for await (const part of req.parts({ limits: { fileSize: maxBytes, files: MAX_FILE_PARTS, fields: MAX_TEXT_PARTS, fieldSize: 4096 } })) {
       if (part.type === "file") {
         if (part.fieldname !== "file" || filePath) {
           part.file.resume();
