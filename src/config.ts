@@ -244,7 +244,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const engine = r.oneOf<EngineKind>("PEEL_ENGINE", geminiKey ? "gemini" : "sandbox", ["sandbox", "gemini", "vertex"]);
   const vertexProject = r.str("PEEL_VERTEX_PROJECT", null) ?? r.str("GOOGLE_CLOUD_PROJECT", null);
   if (engine === "gemini" && !geminiKey) r.problems.push("PEEL_ENGINE=gemini needs GEMINI_API_KEY");
-  if (engine === "vertex" && !vertexProject) r.problems.push("PEEL_ENGINE=vertex needs PEEL_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT)");
+  // Without a project, Vertex runs in express mode on an API key (gemini-notes §14).
+  if (engine === "vertex" && !vertexProject && !geminiKey) {
+    r.problems.push("PEEL_ENGINE=vertex needs PEEL_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT), or GEMINI_API_KEY for Vertex express mode");
+  }
 
   const modelMap = r.json<Record<string, string>>("PEEL_GOOGLE_MODELS", {}, checkModelMap);
   const proModel = r.str("PEEL_GEMINI_MODEL", DEFAULT_GOOGLE_MODELS["nano-banana-pro"]);

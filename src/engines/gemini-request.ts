@@ -78,3 +78,46 @@ export function buildGenerateContentBody(req: GenerateRequest): GenerateContentB
   if (Object.keys(imageConfig).length > 0) body.generationConfig.imageConfig = imageConfig;
   return body;
 }
+
+/**
+ * The request body as bytes to stream, and its exact length. References are base64-encoded slice
+ * by slice while undici sends them, so neither a base64 copy of every reference (≈ 1.33 × their
+ * size, ~70 MB for eight 6.6 MB references) nor a JSON string of the whole body (the same again)
+ * ever exists: a task's memory stays at its prepared references (docs/engines.md, "Memory").
+ * The bytes are exactly `JSON.stringify(buildGenerateContentBody(req))`.
+ */
+export function generateContentPayload(req: GenerateRequest): { length: number; chunks: () => Generator<Buffer> } {
+  // Serialise with every image's data empty, then splice the base64 in where each `"data":""`
+  // stands. That sequence cannot occur inside a JSON string value (its quotes would be escaped),
+  // so the pieces line up with req.images in order.
+  const skeleton = buildGenerateContentBody({ ...req, images: req.images.map((i) => ({ ...i, bytes: EMPTY })) });
+  const pieces = JSON.stringify(skeleton).split(EMPTY_DATA).map((s) => Buffer.from(s, "utf8"));
+  if (pieces.length !== req.images.length + 1) throw new Error("generateContentPayload: body skeleton does not match the images");
+  let length = 0;
+  for (const p of pieces) length += p.length;
+  for (const img of req.images) length += DATA_OPEN.length + base64Length(img.bytes.length) + 1;
+  return {
+    length,
+    *chunks() {
+      for (let i = 0; i < req.images.length; i++) {
+        yield pieces[i];
+        yield DATA_OPEN;
+        const bytes = req.images[i].bytes;
+        for (let at = 0; at < bytes.length; at += BASE64_SLICE) {
+          // A multiple of 3 bytes per slice, so no slice but the last one gets padding.
+          yield Buffer.from(bytes.subarray(at, at + BASE64_SLICE).toString("base64"), "latin1");
+        }
+        yield QUOTE;
+      }
+      yield pieces[req.images.length];
+    },
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+const EMPTY_DATA = '"data":""';
+const DATA_OPEN = Buffer.from('"data":"', "latin1");
+const QUOTE = Buffer.from('"', "latin1");
+/** bytes per base64 slice: 48 KiB, a multiple of 3. */
+const BASE64_SLICE = 3 * 16 * 1024;
+const base64Length = (n: number): number => 4 * Math.ceil(n / 3);

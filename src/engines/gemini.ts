@@ -1,9 +1,10 @@
+import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { ProviderError } from "../errors.js";
 import { encodeAs } from "../images/convert.js";
 import type { GeneratedImage, GenerateRequest, ImageEngine } from "./engine.js";
 import { classifyHttpError, networkError, nextPacificMidnight } from "./gemini-errors.js";
-import { buildGenerateContentBody, generateContentUrl, type EndpointTarget } from "./gemini-request.js";
+import { generateContentPayload, generateContentUrl, type EndpointTarget } from "./gemini-request.js";
 import { interpretResponse, type ResponseSummary } from "./gemini-response.js";
 import { vertexTokenSource, VertexAuthError, type AccessTokenSource } from "./vertex-auth.js";
 
@@ -119,10 +120,13 @@ export class GeminiEngine implements ImageEngine {
     try {
       // Token fetching (ADC) can stall too; the attempt's signal bounds it like the request.
       const headers = await untilAborted(this.headers(model), attempt.signal);
+      // Streamed with its exact length: eight large references never exist as one base64 string.
+      const payload = generateContentPayload(req);
+      headers["content-length"] = String(payload.length);
       const res = await request(generateContentUrl(this.target, model), {
         method: "POST",
         headers,
-        body: JSON.stringify(buildGenerateContentBody(req)),
+        body: Readable.from(payload.chunks(), { objectMode: false }),
         dispatcher: this.agent,
         signal: attempt.signal,
       });
@@ -131,9 +135,12 @@ export class GeminiEngine implements ImageEngine {
     } catch (err) {
       if (signal.aborted) throw abortError(signal);
       if (attempt.signal.reason instanceof AttemptTimeout) {
-        // Google may still finish — and bill — a request we gave up on (§9.1); the worker limits
-        // how often this is retried.
-        throw new ProviderError("upstream_busy", `Gemini attempt for ${model} timed out after ${timeoutMs} ms`, { retryable: true });
+        // Google may still finish — and bill — a request we gave up on (§9.1), so a timeout is
+        // retried at most once: retryOnce together with retryable (queue/backoff.ts retryPlan).
+        throw new ProviderError("upstream_busy", `Gemini attempt for ${model} timed out after ${timeoutMs} ms`, {
+          retryable: true,
+          retryOnce: true,
+        });
       }
       if (err instanceof ProviderError) throw err;
       throw networkError(err, model);

@@ -22,9 +22,9 @@ export const MAX_INPUT_PIXELS = 100_000_000;
 /** JPEG quality for every JPEG peel encodes; mozjpeg off because it takes seconds at 4K. */
 export const JPEG_OPTIONS = Object.freeze({ quality: 90, mozjpeg: false });
 
-/** Opens bytes with peel's decode limits. */
-export function openImage(bytes: Buffer): Sharp {
-  return sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true, failOn: "error" });
+/** Opens bytes (or a file, by path) with peel's decode limits. */
+export function openImage(source: Buffer | string): Sharp {
+  return sharp(source, { limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true, failOn: "error" });
 }
 
 /** Width and height from the image header. Throws when the bytes are not PNG, JPEG or WebP. */

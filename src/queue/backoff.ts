@@ -19,6 +19,37 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = DEFAULT_BAC
   return Math.max(1, Math.round(ceiling * random()));
 }
 
+/** The ProviderError fields a retry decision reads (style habit 6: the adapter sets them). */
+export interface RetrySignals {
+  retryable: boolean;
+  retryAfterMs?: number;
+  retryOnce?: boolean;
+}
+
+/**
+ * Whether attempt `attempt` (1-based, just failed) gets another one, and after how long
+ * (gemini-notes §9.3):
+ * - `retryOnce` alone ("no image"): one immediate extra attempt, whatever the budget;
+ * - `retryOnce` with `retryable` (our own attempt timeout): one immediate extra attempt, within the
+ *   budget — Google may still finish, and bill, the call we gave up on, so never more than one;
+ * - `retryable`: up to `maxAttempts`, after `retryAfterMs` (RetryInfo) or the backoff schedule;
+ * - anything else: no retry.
+ */
+export function retryPlan(
+  err: RetrySignals,
+  attempt: number,
+  maxAttempts: number,
+  backoff: BackoffOptions = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): { again: false } | { again: true; delayMs: number } {
+  if (err.retryOnce) {
+    const budget = err.retryable ? Math.min(2, maxAttempts) : 2;
+    return attempt < budget ? { again: true, delayMs: 0 } : { again: false };
+  }
+  if (!err.retryable || attempt >= maxAttempts) return { again: false };
+  return { again: true, delayMs: err.retryAfterMs ?? backoffDelay(attempt, backoff, random) };
+}
+
 /** A sleep that `wake()` cuts short: worker loops idle on it between polls. */
 export class Waker {
   private resolve: (() => void) | null = null;

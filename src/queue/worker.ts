@@ -7,7 +7,7 @@ import type { FileService } from "../files/file-service.js";
 import { newId } from "../ids.js";
 import { callbackOnSettle } from "../services/settlement.js";
 import type { Store } from "../store/store.js";
-import { backoffDelay, Waker, type BackoffOptions } from "./backoff.js";
+import { retryPlan, Waker, type BackoffOptions } from "./backoff.js";
 
 /**
  * The worker loop: claim → run → release (style habit 10). A claim is a lease on the task; a
@@ -221,9 +221,9 @@ export class TaskWorker {
 
     if (err instanceof ProviderError) {
       const now = clock.now();
-      const again = err.retryOnce ? attempt < 2 : err.retryable && attempt < this.o.maxAttempts;
-      if (again) {
-        const delay = err.retryOnce ? 0 : (err.retryAfterMs ?? backoffDelay(attempt, this.o.backoff, this.o.random));
+      const plan = retryPlan(err, attempt, this.o.maxAttempts, this.o.backoff, this.o.random);
+      if (plan.again) {
+        const delay = plan.delayMs;
         if (now + delay < task.deadline) {
           log.warn({ event: "task:attempt:retry", attempt, reason: err.reason, status: err.status, delayMs: delay, err: err.message }, "retrying");
           await store.releaseForRetry(task.id, this.workerId, now + delay, now);

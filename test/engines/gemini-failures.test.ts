@@ -132,6 +132,7 @@ test("attempt timeout (hang) → retryable busy", async () => {
   assert.equal(err.reason, "upstream_busy");
   assert.equal(err.retryable, true);
   assert.match(err.message, /timed out/);
+  assert.equal(err.retryOnce, true, "a timed-out call may have been billed: retried once at most");
   assert.ok(Date.now() - started < 2000);
   await engine.close();
 });

@@ -9,7 +9,8 @@ import {
   parseGoogleError,
   retryDelayMs,
 } from "../../src/engines/gemini-errors.js";
-import { bareModelId, buildGenerateContentBody, generateContentUrl, vertexBaseUrl } from "../../src/engines/gemini-request.js";
+import { randomBytes } from "node:crypto";
+import { bareModelId, buildGenerateContentBody, generateContentPayload, generateContentUrl, vertexBaseUrl } from "../../src/engines/gemini-request.js";
 import { interpretResponse } from "../../src/engines/gemini-response.js";
 import { genRequest } from "./gemini-helpers.js";
 
@@ -127,4 +128,21 @@ test("responses: a blocking finishReason wins over a present image; unknown reas
   assert.ok(!empty.ok && empty.error.reason === "no_image");
   const snakeBlock = interpretResponse({ prompt_feedback: { block_reason: "SAFETY" } }, "m");
   assert.ok(!snakeBlock.ok && snakeBlock.error.reason === "prompt_blocked");
+});
+
+test("the streamed request body is byte for byte the JSON body, with its exact length", async () => {
+  // sizes around the base64 slice (49,152 bytes) and every remainder mod 3; a prompt that
+  // contains the splice marker and non-ASCII text
+  const images = [0, 1, 2, 3, 49_151, 49_152, 49_153, 200_000].map((n, i) => ({
+    bytes: randomBytes(n),
+    mimeType: "image/png" as const,
+    url: `http://x/${i}`,
+  }));
+  const req = genRequest({ prompt: 'say "data":"" ünïcødé 🍌', images });
+  const p = generateContentPayload(req);
+  const streamed = Buffer.concat([...p.chunks()]);
+  assert.equal(streamed.length, p.length);
+  assert.equal(streamed.toString("utf8"), JSON.stringify(buildGenerateContentBody(req)));
+  const none = generateContentPayload(genRequest());
+  assert.equal(Buffer.concat([...none.chunks()]).toString("utf8"), JSON.stringify(buildGenerateContentBody(genRequest())));
 });

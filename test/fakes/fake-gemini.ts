@@ -32,6 +32,8 @@ export interface FakeRequest {
   model?: string;
   /** the scenario that answered, when the request got that far. */
   scenario?: string;
+  /** Date.now() when the whole request body had arrived (retry-timing assertions). */
+  receivedAt: number;
 }
 
 export interface FakeGeminiOptions {
@@ -311,7 +313,7 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
     if (shownUrl.searchParams.has("key")) shownUrl.searchParams.set("key", "[redacted]");
     let body: any = null;
     try { body = raw ? JSON.parse(raw) : null; } catch { body = null; }
-    const entry: FakeRequest = { method: req.method ?? "GET", path: shownUrl.pathname + shownUrl.search, headers, body };
+    const entry: FakeRequest = { method: req.method ?? "GET", path: shownUrl.pathname + shownUrl.search, headers, body, receivedAt: Date.now() };
     requests.push(entry);
 
     const key = req.headers["x-goog-api-key"] ?? url.searchParams.get("key") ?? undefined;

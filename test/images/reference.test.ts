@@ -57,6 +57,16 @@ test("falls back to a 3072 px long edge when 4096 is still too big", async () =>
   assert.deepEqual([meta.width, meta.height], [3072, 1920]);
 });
 
+test("incompressible content below 3072 px goes straight to 2048 px and fits", async () => {
+  // Full-amplitude 1-px noise: ~7.5 MB as a q90 JPEG at its own 2900 px, so the 4096 cap (no
+  // shrink) is too big and the 3072 cap would not shrink it either; 2048 px gives ~3.7 MB.
+  const big = await noisyPng(2900, 2900);
+  const out = await prepareReference(big);
+  const meta = await sharp(out.bytes).metadata();
+  assert.ok(out.bytes.length <= REFERENCE_MAX_BYTES, `still ${out.bytes.length} bytes`);
+  assert.deepEqual([meta.width, meta.height], [2048, 2048]);
+});
+
 test("undecodable references are rejected", async () => {
   await assert.rejects(prepareReference(Buffer.from("hello")));
   const fakeJpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), randomBytes(REFERENCE_MAX_BYTES + 10)]);

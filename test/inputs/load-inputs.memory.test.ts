@@ -7,10 +7,10 @@ import { makeNoiseSet, sampleMemory } from "./noise.js";
 
 // Acceptance: a task with 8 inputs of 25 MB completes without peak memory growing by more than a
 // few times one input. bench/input-memory.ts prints the full figures; measured on Node 20 (2 CPUs):
-// arrayBuffers growth ≈ 2.0–2.3 × one input (the raw input being prepared plus one not yet
-// collected); RSS growth ≈ 1 × one input once the process has loaded a task before, but 12–14 ×
-// on the very first task, almost all of it libvips/glibc arenas warmed by prepareReference and
-// kept for reuse (a plateau that does not grow with further tasks).
+// inputs over 7 MB are spilled to a temp file and re-encoded from disk in one JPEG pass, so
+// arrayBuffers growth is ≈ 0.3–1.4 × one input (the prepared references plus download chunks not
+// yet collected) and cold RSS growth ≈ 5 × (it was 12–14 × when raw inputs were held in memory
+// and JPEGs were Huffman-optimised). The whole-task figure is in test/e2e/memory.test.ts.
 const MiB = 1 << 20;
 
 test("eight 25 MB inputs load with bounded memory", async (t) => {
