@@ -221,7 +221,13 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  () => {
+    // Operator commands end here: don't linger on keep-alive sockets of the admin API client.
+    if (process.argv[2] !== "serve") process.exit(process.exitCode ?? 0);
+  },
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
