@@ -258,6 +258,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       await dispatcher?.stop();
       await (engine as { close?: () => Promise<void> }).close?.();
       await limiter.close?.();
+      (fileStore as { destroy?: () => void }).destroy?.();
       await store.close();
     },
   };
