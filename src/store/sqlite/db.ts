@@ -61,6 +61,7 @@ export class SqliteDb {
    * loop, in one transaction (each in its own savepoint, so one failure undoes only its own
    * writes), and resolves once that transaction has committed. A commit costs far more than the
    * SQL of one createTask (WAL frames written per commit), so concurrent requests share it.
+   * `fn` may throw a Rollback to undo its own writes and answer the Rollback's value.
    */
   batch<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -81,7 +82,8 @@ export class SqliteDb {
             // Nested call = SAVEPOINT: a throw rolls back this job only.
             results.push({ ok: true, value: this.immediate(job.fn) });
           } catch (error) {
-            results.push({ ok: false, error });
+            // A Rollback is a refusal, not a failure: its writes are undone, its value answered.
+            results.push(error instanceof Rollback ? { ok: true, value: error.value } : { ok: false, error });
           }
         }
       });
@@ -108,16 +110,6 @@ export class SqliteDb {
 /** Signals a refusal from inside a transaction: thrown to roll back, caught to return `value`. */
 export class Rollback<T> {
   constructor(readonly value: T) {}
-}
-
-/** Runs `fn` in an immediate transaction; a thrown Rollback undoes its writes and yields its value. */
-export function immediateOrRollback<T>(db: SqliteDb, fn: () => T): T {
-  try {
-    return db.immediate(fn);
-  } catch (e) {
-    if (e instanceof Rollback) return e.value as T;
-    throw e;
-  }
 }
 
 export const bool = (b: boolean): number => (b ? 1 : 0);

@@ -1,7 +1,7 @@
 import type { TaskRecord, TaskState } from "../../domain/types.js";
 import type { CreateTaskCommand, CreateTaskOutcome, UsageWindow } from "../store.js";
 import { newId } from "../../ids.js";
-import { immediateOrRollback, Rollback, type SqliteDb } from "./db.js";
+import { Rollback, type SqliteDb } from "./db.js";
 import { toTask, type TaskRow } from "./rows.js";
 
 // Task creation (idempotency, usage caps, credit hold) and task reads.
@@ -9,9 +9,13 @@ import { toTask, type TaskRow } from "./rows.js";
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
+/**
+ * Runs inside a group-commit job (SqliteDb.batch), which gives it its own savepoint: a refusal
+ * throws a Rollback that undoes its writes (e.g. an idempotency row) without a second savepoint.
+ */
 export function createTask(db: SqliteDb, cmd: CreateTaskCommand): CreateTaskOutcome {
   const t = cmd.task;
-  return immediateOrRollback<CreateTaskOutcome>(db, () => {
+  {
     // Idempotency first: a replay answers with the original task even if credits ran out since.
     if (cmd.idempotency) {
       const early = claimIdempotencyKey(db, cmd.idempotency, t.accountId, t.id, t.createTime);
@@ -77,7 +81,7 @@ export function createTask(db: SqliteDb, cmd: CreateTaskCommand): CreateTaskOutc
       consumedCredits: 0,
     };
     return { kind: "created", task };
-  });
+  }
 }
 
 /**
