@@ -247,6 +247,15 @@ async function main(): Promise<void> {
     const readPath = `/api/v1/jobs/recordInfo?taskId=${taskId}`;
     const read = (await (await fetch(peelUrl + readPath, { headers: auth })).json()) as { code: number };
     if (read.code !== 200) throw new Error(`recordInfo does not succeed: ${JSON.stringify(read)}`);
+    // A second task, settled (canceled) before the run: recordInfo answers settled tasks from
+    // memory (they never change), unfinished ones from the database. Both are measured.
+    const settled = (await (await fetch(`${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY })).json()) as {
+      data: { taskId: string };
+    };
+    await fetch(`${peelUrl}/api/v1/jobs/cancel`, { method: "POST", headers: auth, body: JSON.stringify({ taskId: settled.data.taskId }) });
+    const settledPath = `/api/v1/jobs/recordInfo?taskId=${settled.data.taskId}`;
+    const settledRead = (await (await fetch(peelUrl + settledPath, { headers: auth })).json()) as { data: { state: string } };
+    if (settledRead.data?.state !== "fail") throw new Error(`the settled task is not settled: ${JSON.stringify(settledRead)}`);
     const balance = async () => ((await (await fetch(`${peelUrl}/api/v1/chat/credit`, { headers: auth })).json()) as { data: number }).data;
 
     const runs = {
@@ -254,6 +263,7 @@ async function main(): Promise<void> {
       basePost: (s = DURATION) => load(base.child, baseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: ECHO_BODY }, s),
       create: (s = DURATION) => load(peel.child, `${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY }, s),
       read: (s = DURATION) => load(peel.child, peelUrl + readPath, { headers: auth }, s),
+      readSettled: (s = DURATION) => load(peel.child, peelUrl + settledPath, { headers: auth }, s),
     };
 
     console.log(`warm-up: ${WARMUP} s per endpoint; then ${DURATION} s per run, ${CONNECTIONS} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}`);
@@ -269,15 +279,17 @@ async function main(): Promise<void> {
     if (!ONLY) await runs.basePost(WARMUP);
     if (ONLY !== "read") await runs.create(WARMUP);
     if (ONLY !== "create") await runs.read(WARMUP);
+    if (!ONLY) await runs.readSettled(WARMUP);
 
     const base1 = { get: await runs.baseGet(), post: await runs.basePost() };
     const before = await balance();
     const peelCreate = await runs.create();
     const accepted = (before - (await balance())) / 18;
     const peelRead = await runs.read();
+    const peelReadSettled = await runs.readSettled();
     const base2 = { get: await runs.baseGet(), post: await runs.basePost() };
 
-    report({ base1, base2, peelCreate, peelRead, accepted });
+    report({ base1, base2, peelCreate, peelRead, peelReadSettled, accepted });
 
     await stop(peel.child);
     await stop(base.child);
@@ -294,6 +306,7 @@ function report(r: {
   base2: { get: Figures; post: Figures };
   peelCreate: Figures;
   peelRead: Figures;
+  peelReadSettled: Figures;
   accepted: number;
 }): void {
   const rows: string[][] = [["endpoint", "req/s", "p50 ms", "p99 ms", "errors", "CPU µs/req", "vs baseline", "goal", "met"]];
@@ -314,6 +327,8 @@ function report(r: {
   const rr = r.peelRead.rps / get.mean;
   line("peel POST createTask", r.peelCreate, cr.toFixed(2), `≥ ${GOALS.createTask}`, cr >= GOALS.createTask ? "yes" : "NO");
   line("peel GET recordInfo", r.peelRead, rr.toFixed(2), `≥ ${GOALS.recordInfo}`, rr >= GOALS.recordInfo ? "yes" : "NO");
+  const rs = r.peelReadSettled.rps / get.mean;
+  line("peel GET recordInfo (settled)", r.peelReadSettled, rs.toFixed(2), `≥ ${GOALS.recordInfo}`, rs >= GOALS.recordInfo ? "yes" : "NO");
 
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   console.log();

@@ -22,6 +22,7 @@ import { DEFAULT_BACKOFF } from "./queue/backoff.js";
 import { Sweeper } from "./queue/sweeper.js";
 import { TaskWorker } from "./queue/worker.js";
 import { Authenticator } from "./services/api-keys.js";
+import { SettledRecordCache } from "./services/settled-records.js";
 import { SwitchCache } from "./services/switches.js";
 import { openStore } from "./store/open-store.js";
 import type { Store } from "./store/store.js";
@@ -223,6 +224,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     auth: new Authenticator(store),
     limiter,
     switches: new SwitchCache(store),
+    settledRecords: new SettledRecordCache(),
     files,
     policy,
     logger,

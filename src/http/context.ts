@@ -5,6 +5,7 @@ import type { FileService } from "../files/file-service.js";
 import type { RateLimiter } from "../limits/rate-limiter.js";
 import type { AddressPolicy } from "../net/address-guard.js";
 import type { Authenticator } from "../services/api-keys.js";
+import type { SettledRecordCache } from "../services/settled-records.js";
 import type { SwitchCache } from "../services/switches.js";
 import type { Store } from "../store/store.js";
 import type { DeliveryDispatcher } from "../webhooks/dispatcher.js";
@@ -24,6 +25,8 @@ export interface AppContext {
   engineName: string;
   /** the callback dispatcher, when this process runs one (wakes it after a settle, sends test events). */
   dispatcher: DeliveryDispatcher | null;
+  /** recordInfo views of settled (immutable) tasks; absent = always read the store. */
+  settledRecords?: SettledRecordCache;
   /** wakes this process's worker after a create, so a task starts without waiting for a poll. */
   wakeWorker?: () => void;
   /** aborts this process's run of a task whose cancel was just requested (no-op when it runs elsewhere). */

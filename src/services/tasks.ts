@@ -115,10 +115,19 @@ async function retryAfterForCap(
 }
 
 export async function getRecord(ctx: AppContext, principal: Principal, taskId: string): Promise<RecordInfo> {
-  const task = await ctx.store.getTask(taskId, principal.account.id);
+  const accountId = principal.account.id;
+  const retainedSince = ctx.clock.now() - ctx.config.taskRetentionMs;
+  const cached = ctx.settledRecords?.get(taskId, accountId);
+  if (cached) {
+    if (cached.createTime < retainedSince) throw new KieError("record_not_found");
+    return cached.view;
+  }
+  const task = await ctx.store.getTask(taskId, accountId);
   // Records past retention read as unknown (kie-contract §12: 60 days).
-  if (!task || task.createTime < ctx.clock.now() - ctx.config.taskRetentionMs) throw new KieError("record_not_found");
-  return toRecordInfo(task);
+  if (!task || task.createTime < retainedSince) throw new KieError("record_not_found");
+  const view = toRecordInfo(task);
+  ctx.settledRecords?.offer(accountId, task.createTime, view);
+  return view;
 }
 
 /** POST /api/v1/jobs/cancel (peel extension). */
