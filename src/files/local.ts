@@ -121,7 +121,7 @@ export class LocalFileStore implements FileStore {
   }
 
   /** Local files have no direct URL: peel serves them itself behind a signed link (signed-link.ts). */
-  async presignDownload(key: string): Promise<string | null> {
+  async presignDownload(key: string, _ttlSeconds?: number, _fileName?: string): Promise<string | null> {
     this.pathOf(key);
     return null;
   }

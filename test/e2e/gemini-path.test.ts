@@ -137,7 +137,7 @@ function label(c: Case): string {
 test("Vertex AI through peel: project + token, and express mode on an API key", async (t) => {
   const fake = await startFakeGemini();
   t.after(() => fake.close());
-  const runs = [
+  const runs: Record<string, string>[] = [
     { PEEL_ENGINE: "vertex", PEEL_VERTEX_PROJECT: "proj-1", PEEL_VERTEX_LOCATION: "us-central1", PEEL_VERTEX_ACCESS_TOKEN: FAKE_VERTEX_TOKEN },
     { PEEL_ENGINE: "vertex", GEMINI_API_KEY: "test-key" },
   ];

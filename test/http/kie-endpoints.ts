@@ -53,7 +53,7 @@ export async function callEndpoint(
 ): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const headers: Record<string, string> = {};
   if (authorization !== null) headers.authorization = authorization;
-  let body: BodyInit | undefined;
+  let body: FormData | string | undefined;
   if (ep.path === "/api/file-stream-upload") {
     const form = new FormData();
     form.append("file", new Blob([Buffer.from(TINY_PNG_B64, "base64")], { type: "image/png" }), "a.png");

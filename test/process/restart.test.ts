@@ -180,7 +180,7 @@ class PeelInstance {
   async admin(p: string): Promise<any> {
     const res = await fetch(this.url + p, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(res.status, 200, `GET ${p} → HTTP ${res.status}`);
-    return (await res.json()).data;
+    return ((await res.json()) as { data: any }).data;
   }
 
   async createTask(key: string, callBackUrl: string, prompt: string): Promise<string> {
