@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.js";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
-import { body, cancel, create, credit, record } from "./helpers.js";
+import { body, cancel, create, create as createWith, credit, record } from "./helpers.js";
 
 // Issue 3: runtime switches without restart — maintenance (455, reads still work) and per-model or
 // per-feature disable (505). The CLI path is covered in cli.test.ts.
@@ -120,6 +120,10 @@ test("feature switches: feature:4K refuses only 4K, feature:image_input only req
 test("a switch flipped by another process applies within a second, without a restart", async (t) => {
   const peel = await startPeel({ background: false });
   t.after(() => peel.close());
+  // The polling below creates a task every 50 ms until the switch shows: no rate limit for this
+  // key, or a 429 would hide the switch behind a 10 s window.
+  const { key } = await peel.newKey({ limits: { createMax: 0 } });
+  const create = (p: typeof peel) => createWith(p, body(), { key });
   assert.equal((await create(peel)).json.code, 200);
   // another process (CLI, second server) writes the switch straight into the shared database
   await peel.runtime.store.setMaintenance(true);
