@@ -43,7 +43,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   registerBodyParsers(app);
   registerErrorHandlers(app);
-  await app.register(multipart, { throwFileSizeLimit: true });
 
   await app.register(swagger, {
     openapi: {
@@ -86,7 +85,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   jobsRoutes(app, ctx);
   commonRoutes(app, ctx);
-  uploadRoutes(app, ctx);
+  // multipart lives only beside the upload routes: its hooks would otherwise run on every request.
+  await app.register(async (uploads) => {
+    await uploads.register(multipart, { throwFileSizeLimit: true });
+    uploadRoutes(uploads, ctx);
+  });
   fileRoutes(app, ctx);
   adminRoutes(app, ctx);
   return app;
