@@ -171,6 +171,8 @@ export class TaskWorker {
     try {
       if (task.cancelRequested) throw new RunAbort("cancel");
       attempt = await store.startAttempt(task.id, this.workerId, clock.now());
+      // 0: the lease was lost between the claim and now (another worker holds the task).
+      if (attempt === 0) throw new RunAbort("lease_lost");
       log.info({ event: "task:attempt:start", attempt, model: task.model }, "generating");
       const images = await this.o.loadInputs(task, abort.signal);
       const image = await this.o.engine.generate(
