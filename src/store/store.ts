@@ -222,6 +222,13 @@ export interface DeliveryStore {
    */
   claimDueDeliveries(opts: { workerId: string; now: number; limit: number; leaseMs: number }): Promise<Delivery[]>;
   /**
+   * Gives a claimed delivery back unsent, e.g. because its receiver is already at its limit of
+   * concurrent callbacks: lease cleared, due again at `until`. No attempt is recorded and the
+   * attempt count, last status/error and updatedAt stay as they were. Only while `workerId` holds
+   * the lease of a pending delivery; false otherwise (lease lost, delivery ended or unknown).
+   */
+  deferDelivery(id: string, workerId: string, until: number): Promise<boolean>;
+  /**
    * Records one attempt and moves the delivery: `delivered`, `stopped` (410), `failed` (schedule
    * exhausted) or back to `pending` with attempt.nextAttemptAt. Releases the lease.
    */

@@ -5,7 +5,7 @@ import { newId, newTaskId } from "../ids.js";
 import type { AddressPolicy } from "../net/address-guard.js";
 import { GuardedClient, OutboundError } from "../net/guarded-fetch.js";
 import type { AccountStore, DeliveryStore } from "../store/store.js";
-import { OriginLimiter } from "./origin-limiter.js";
+import { DeferralPacer, OriginLimiter } from "./origin-limiter.js";
 import { nextAttemptDelay, parseRetryAfter } from "./schedule.js";
 import { buildCallbackHeaders, kieSubjectIdOf } from "./sign.js";
 
@@ -15,6 +15,11 @@ import { buildCallbackHeaders, kieSubjectIdOf } from "./sign.js";
  * attempt with its outcome. Deliveries are rows, so a crash loses nothing: an unrecorded claim's
  * lease expires and the delivery is sent again (at-least-once; receivers de-duplicate on
  * `webhook-id` or the task id).
+ *
+ * A claimed delivery whose receiver already has `perOriginLimit` sends in flight is not held
+ * waiting (it would occupy a global slot): it is deferred, i.e. handed back to the store due again
+ * a little later, without an attempt, and the claim moves on to other receivers' deliveries. So
+ * one slow or dead receiver delays only its own callbacks.
  */
 
 export interface DispatcherLogger {
@@ -37,13 +42,17 @@ export interface DispatcherOptions {
   /** Idle sleep between claims when nothing is due, ms (notify() cuts it short). */
   pollMs: number;
   /**
-   * Lease per claimed delivery, ms; must outlast a send including its wait for a per-origin slot.
-   * @defaultValue timeoutMs × (1 + ⌈concurrency / perOriginLimit⌉) + 30000
+   * Lease per claimed delivery, ms; must outlast a send and its recording. A claimed delivery never
+   * waits for a per-origin slot (it is deferred instead), so a send's timeout plus a margin is enough.
+   * @defaultValue timeoutMs + 30000
    */
   leaseMs?: number;
-  /** Most POSTs in flight at once to one origin (scheme://host:port). @defaultValue min(concurrency, 8) */
+  /**
+   * Most POSTs in flight at once to one origin (scheme://host:port); deliveries claimed beyond it
+   * are deferred (DeliveryStore.deferDelivery), not queued. @defaultValue min(concurrency, 8)
+   */
   perOriginLimit?: number;
-  /** Uniform [0, 1) source for schedule jitter. @defaultValue Math.random */
+  /** Uniform [0, 1) source for schedule and deferral jitter. @defaultValue Math.random */
   random?: () => number;
   /** @defaultValue `peel/<package.json version>` */
   userAgent?: string;
@@ -67,6 +76,14 @@ const RESPONSE_READ_LIMIT = 4 * 1024;
 const MAX_ERROR_BACKOFF_MS = 30_000;
 /** Sleep while every slot is busy; a finishing send wakes the loop long before this. */
 const SLOTS_BUSY_WAIT_MS = 30_000;
+/**
+ * A delivery for a full origin is due again after about one of its send times, jittered 1–2×,
+ * between these bounds (1 s when the send time is not known yet), later when it has a backlog.
+ */
+const DEFER_FLOOR_MS = 100;
+const DEFER_MIN_MS = 1_000;
+/** …and at most this much later, so a receiver that recovers gets its backlog soon. */
+const DEFER_MAX_MS = 30_000;
 export const BLOCKED_ERROR = "destination address refused by policy";
 
 const defaultLogger: DispatcherLogger = {
@@ -90,6 +107,7 @@ export class DeliveryDispatcher {
   private readonly o: Required<Omit<DispatcherOptions, "random" | "userAgent">> & Pick<DispatcherOptions, "random" | "userAgent">;
   private readonly client: GuardedClient;
   private readonly limiter: OriginLimiter;
+  private readonly pacer: DeferralPacer;
   /** Aborted by stop() once the grace period is over; cancels sends and slot waits. */
   private readonly abort = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
@@ -106,10 +124,17 @@ export class DeliveryDispatcher {
     this.o = {
       ...opts,
       perOriginLimit,
-      leaseMs: opts.leaseMs ?? opts.timeoutMs * (1 + Math.ceil(opts.concurrency / perOriginLimit)) + 30_000,
+      leaseMs: opts.leaseMs ?? opts.timeoutMs + 30_000,
       logger: opts.logger ?? defaultLogger,
     };
     this.limiter = new OriginLimiter(perOriginLimit);
+    this.pacer = new DeferralPacer({
+      perOriginLimit,
+      minDelayMs: DEFER_MIN_MS,
+      floorMs: DEFER_FLOOR_MS,
+      maxDelayMs: DEFER_MAX_MS,
+      random: opts.random ?? Math.random,
+    });
     this.client = new GuardedClient(opts.policy, {
       connectTimeoutMs: Math.min(opts.timeoutMs, 10_000),
       connectionsPerOrigin: perOriginLimit,
@@ -153,11 +178,14 @@ export class DeliveryDispatcher {
     await this.client.close();
   }
 
-  /** One claim (up to the free slots) and all its sends, awaited. Returns how many were attempted. */
+  /**
+   * One claim (up to the free slots) and all its sends, awaited. Returns how many were attempted;
+   * deliveries deferred because their origin was full are not counted.
+   */
   async runOnce(): Promise<number> {
-    const batch = await this.claim();
-    await Promise.all(batch.map((d) => this.launch(d)));
-    return batch.length;
+    const { sends } = await this.dispatchDue();
+    await Promise.all(sends);
+    return sends.length;
   }
 
   /** A one-off signed `peel.test` POST with the account's current secrets; not stored, not retried. */
@@ -183,10 +211,11 @@ export class DeliveryDispatcher {
       const free = this.o.concurrency - this.inFlight.size;
       if (free > 0) {
         try {
-          const batch = await this.claim();
+          const { claimed, deferred } = await this.dispatchDue();
           failures = 0;
-          for (const d of batch) void this.launch(d);
-          if (batch.length === free) waitMs = SLOTS_BUSY_WAIT_MS;
+          // A full claim with deferrals left slots free, and more may be due behind the deferred
+          // rows (which are not due again for a while, so the next claim does not see them).
+          if (claimed === free) waitMs = deferred > 0 ? 0 : SLOTS_BUSY_WAIT_MS;
         } catch (err) {
           failures++;
           waitMs = Math.min(Math.max(this.o.pollMs, 100) * 2 ** Math.min(failures, 10), MAX_ERROR_BACKOFF_MS);
@@ -197,7 +226,7 @@ export class DeliveryDispatcher {
       } else {
         waitMs = SLOTS_BUSY_WAIT_MS;
       }
-      if (this.running) await this.sleep(waitMs);
+      if (this.running) await (waitMs > 0 ? this.sleep(waitMs) : yieldToEventLoop());
       this.backingOff = false;
     }
   }
@@ -231,9 +260,40 @@ export class DeliveryDispatcher {
     });
   }
 
+  /**
+   * One claim, up to the free global slots: each delivery whose origin has a free slot is sent,
+   * the others are deferred (awaited, so the next claim does not see them).
+   */
+  private async dispatchDue(): Promise<{ claimed: number; deferred: number; sends: Promise<void>[] }> {
+    const batch = await this.claim();
+    const sends: Promise<void>[] = [];
+    const full: { d: Delivery; origin: string }[] = [];
+    for (const d of batch) {
+      const origin = originOf(d.url);
+      const release = this.limiter.tryAcquire(origin);
+      if (release) sends.push(this.launch(d, origin, release));
+      else full.push({ d, origin });
+    }
+    await Promise.all(full.map(({ d, origin }) => this.defer(d, origin)));
+    return { claimed: batch.length, deferred: full.length, sends };
+  }
+
+  /** Hands a delivery for a full origin back to the store, due again shortly. Not an attempt. */
+  private async defer(d: Delivery, origin: string): Promise<void> {
+    const until = this.pacer.deferUntil(origin, this.o.clock.now());
+    try {
+      if (!(await this.o.store.deferDelivery(d.id, this.o.workerId, until))) {
+        this.o.logger.warn({ event: "webhook:delivery:lease-lost", deliveryId: d.id }, "delivery to defer was no longer leased");
+      }
+    } catch (err) {
+      // Still leased to us: claimed again (by anyone) once the lease lapses.
+      this.o.logger.error({ event: "webhook:delivery:defer-failed", deliveryId: d.id, err }, "deferring a delivery failed");
+    }
+  }
+
   /** Tracks one delivery's send as in flight; frees its slot and wakes the loop when it ends. */
-  private launch(d: Delivery): Promise<void> {
-    const p: Promise<void> = this.deliver(d)
+  private launch(d: Delivery, origin: string, release: () => void): Promise<void> {
+    const p: Promise<void> = this.deliver(d, origin, release)
       .catch((err) => {
         // Unrecorded: the lease lapses and the delivery is claimed again later.
         if (this.abort.signal.aborted) {
@@ -250,8 +310,10 @@ export class DeliveryDispatcher {
     return p;
   }
 
-  private async deliver(d: Delivery): Promise<void> {
-    const res = await this.post({ url: d.url, accountId: d.accountId, payload: d.payload, webhookId: d.webhookId, taskId: d.taskId });
+  /** Sends with the per-origin slot `release` already held (post releases it), then records. */
+  private async deliver(d: Delivery, origin: string, release: () => void): Promise<void> {
+    const res = await this.post({ url: d.url, accountId: d.accountId, payload: d.payload, webhookId: d.webhookId, taskId: d.taskId }, release);
+    this.pacer.observe(origin, res.latencyMs, this.o.clock.now());
     const attemptNumber = await this.attemptNumber(d);
     const endedAt = this.o.clock.now();
     let outcome: DeliveryAttemptResult["outcome"];
@@ -301,9 +363,15 @@ export class DeliveryDispatcher {
     return n + 1;
   }
 
-  /** One signed POST. Never throws for receiver-side trouble: that is reported in the result. */
-  private async post(m: { url: string; accountId: string; payload: string; webhookId: string; taskId: string | null }): Promise<PostResult> {
-    const release = await this.limiter.acquire(originOf(m.url), this.abort.signal);
+  /**
+   * One signed POST, holding a per-origin slot: `held` if given, else it waits for one (test
+   * events). Releases the slot. Never throws for receiver-side trouble: that is in the result.
+   */
+  private async post(
+    m: { url: string; accountId: string; payload: string; webhookId: string; taskId: string | null },
+    held?: () => void,
+  ): Promise<PostResult> {
+    const release = held ?? (await this.limiter.acquire(originOf(m.url), this.abort.signal));
     try {
       // Secrets are read per attempt so a rotation or a new HMAC key applies to the next retry.
       const secrets = await this.o.store.getWebhookSecrets(m.accountId, this.o.clock.now());
@@ -377,6 +445,10 @@ async function discardAfter(body: AsyncIterable<Buffer> & { destroy(): void }, l
   } finally {
     body.destroy();
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function isSuccess(status: number | null): boolean {

@@ -88,6 +88,51 @@ export function deliveryContract(ctx: ContractContext): void {
       assert.deepEqual(await s.claimDueDeliveries(claim("d3", T0 + 99_999)), [], "delivered is never claimed");
     });
 
+    test("deferDelivery gives a claimed delivery back unsent: due at `until`, no attempt, count and history unchanged", async () => {
+      const s = ctx.store();
+      const { account } = await newOwner(s);
+      const d = await s.createDelivery(newDelivery(account.id));
+      await s.claimDueDeliveries(claim("d1", T0 + 1));
+      const a1 = attempt(d.id, { attemptedAt: T0 + 100, statusCode: 503, error: "HTTP 503", nextAttemptAt: T0 + 5100 });
+      await s.recordDeliveryAttempt(a1, "retry");
+      const before = await s.getDelivery(d.id);
+      assert.equal((await s.claimDueDeliveries(claim("d1", T0 + 5100)))[0]?.id, d.id);
+
+      assert.equal(await s.deferDelivery(d.id, "d2", T0 + 6000), false, "d2 does not hold the lease");
+      assert.deepEqual(await s.claimDueDeliveries(claim("d2", T0 + 5100)), [], "still leased to d1");
+      assert.equal(await s.deferDelivery(d.id, "d1", T0 + 6000), true);
+      assert.deepEqual(await s.getDelivery(d.id), { ...before, nextAttemptAt: T0 + 6000 });
+      assert.deepEqual(await s.listDeliveryAttempts(d.id), [a1], "a deferral is not an attempt");
+
+      assert.deepEqual(await s.claimDueDeliveries(claim("d2", T0 + 5999)), [], "not due before `until`");
+      const [again] = await s.claimDueDeliveries(claim("d2", T0 + 6000));
+      assert.equal(again?.id, d.id, "lease released: another dispatcher claims it once due");
+      assert.equal(again?.attemptCount, 1);
+      assert.equal(await s.deferDelivery(d.id, "d1", T0 + 9000), false, "d1's lease is gone");
+      assert.equal((await s.getDelivery(d.id))?.nextAttemptAt, T0 + 6000);
+
+      await s.recordDeliveryAttempt(attempt(d.id, { attemptedAt: T0 + 6100, statusCode: 200 }), "delivered");
+      assert.equal(await s.deferDelivery(d.id, "d2", T0 + 9000), false, "an ended delivery is not deferred");
+      const ended = await s.getDelivery(d.id);
+      assert.equal(ended?.state, "delivered");
+      assert.equal(ended?.nextAttemptAt, null);
+      assert.equal(ended?.attemptCount, 2);
+      assert.equal(await s.deferDelivery("dlv_nope", "d2", T0), false);
+    });
+
+    test("deferDelivery needs a lease: an unclaimed pending delivery is left as it is", async () => {
+      const s = ctx.store();
+      const { account } = await newOwner(s);
+      const d = await s.createDelivery(newDelivery(account.id, { createdAt: T0 + 1 }));
+      const other = await s.createDelivery(newDelivery(account.id, { createdAt: T0 + 2 }));
+      assert.equal(await s.deferDelivery(d.id, "d1", T0 + 5000), false);
+      assert.equal((await s.getDelivery(d.id))?.nextAttemptAt, T0 + 1);
+      // a deferred row steps aside: the next claim gets what is due behind it
+      await s.claimDueDeliveries(claim("d1", T0 + 10, 1));
+      assert.equal(await s.deferDelivery(d.id, "d1", T0 + 5000), true);
+      assert.deepEqual((await s.claimDueDeliveries(claim("d1", T0 + 10))).map((x) => x.id), [other.id]);
+    });
+
     test("stopped (410) and failed are final until replayed", async () => {
       const s = ctx.store();
       const { account } = await newOwner(s);

@@ -51,6 +51,16 @@ export async function claimDueDeliveries(
   return rows.sort(dueOrder).map(toDelivery);
 }
 
+/** Lease cleared, due at `until`; attempt_count and history untouched. Only for the lease holder. */
+export async function deferDelivery(sql: Sql, id: string, workerId: string, until: number): Promise<boolean> {
+  const changed = await sql.run(
+    `UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = $2 AND lease_owner = $3 AND state = 'pending'`,
+    [until, id, workerId],
+  );
+  return changed > 0;
+}
+
 export async function recordDeliveryAttempt(
   db: PgDb,
   attempt: DeliveryAttempt,

@@ -179,6 +179,9 @@ export class PostgresStore implements Store {
   claimDueDeliveries(opts: { workerId: string; now: number; limit: number; leaseMs: number }): Promise<Delivery[]> {
     return deliveries.claimDueDeliveries(this.sql, opts);
   }
+  deferDelivery(id: string, workerId: string, until: number): Promise<boolean> {
+    return deliveries.deferDelivery(this.sql, id, workerId, until);
+  }
   recordDeliveryAttempt(attempt: DeliveryAttempt, outcome: Exclude<DeliveryState, "pending"> | "retry"): Promise<void> {
     return deliveries.recordDeliveryAttempt(this.db, attempt, outcome);
   }

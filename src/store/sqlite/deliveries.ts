@@ -53,6 +53,19 @@ export function claimDueDeliveries(
   });
 }
 
+/** Lease cleared, due at `until`; attempt_count and history untouched. Only for the lease holder. */
+export function deferDelivery(db: SqliteDb, id: string, workerId: string, until: number): boolean {
+  return (
+    db.run(
+      `UPDATE deliveries SET next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL
+       WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
+      until,
+      id,
+      workerId,
+    ) > 0
+  );
+}
+
 export function recordDeliveryAttempt(
   db: SqliteDb,
   attempt: DeliveryAttempt,

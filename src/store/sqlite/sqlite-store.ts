@@ -190,6 +190,9 @@ export class SqliteStore implements Store {
   async claimDueDeliveries(opts: { workerId: string; now: number; limit: number; leaseMs: number }): Promise<Delivery[]> {
     return deliveries.claimDueDeliveries(this.db, opts);
   }
+  async deferDelivery(id: string, workerId: string, until: number): Promise<boolean> {
+    return deliveries.deferDelivery(this.db, id, workerId, until);
+  }
   async recordDeliveryAttempt(attempt: DeliveryAttempt, outcome: Exclude<DeliveryState, "pending"> | "retry"): Promise<void> {
     deliveries.recordDeliveryAttempt(this.db, attempt, outcome);
   }
