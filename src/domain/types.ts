@@ -85,6 +85,23 @@ export interface NewTask {
   deadline: number;
 }
 
+/** The record of a task just accepted: `waiting`, nothing run, nothing charged beyond the hold. */
+export function newTaskRecord(t: NewTask): TaskRecord {
+  return {
+    ...t,
+    state: "waiting",
+    resultUrls: null,
+    failCode: null,
+    failMsg: null,
+    updateTime: t.createTime,
+    generatingSince: null,
+    completeTime: null,
+    attempts: 0,
+    cancelRequested: false,
+    consumedCredits: 0,
+  };
+}
+
 export interface Account {
   /** `acc_...` */
   id: string;

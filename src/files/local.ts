@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FileStore, PutOptions, StoredObject } from "./file-store.js";
-import { FileTooLargeError, SizeMismatchError, assertSafeKey, collectCapped } from "./store-common.js";
+import { SizeMismatchError, assertSafeKey, readCapped } from "./store-common.js";
 
 /**
  * FileStore on the local disk (embedded mode).
@@ -91,14 +91,8 @@ export class LocalFileStore implements FileStore {
     }
   }
 
-  async read(key: string, maxBytes: number): Promise<Buffer | null> {
-    const obj = await this.get(key);
-    if (!obj) return null;
-    if (obj.size > maxBytes) {
-      obj.body.destroy();
-      throw new FileTooLargeError(obj.size, maxBytes);
-    }
-    return collectCapped(obj.body, maxBytes);
+  read(key: string, maxBytes: number): Promise<Buffer | null> {
+    return readCapped(this, key, maxBytes);
   }
 
   async delete(key: string): Promise<void> {

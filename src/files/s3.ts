@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { FileStore, PutOptions, StoredObject } from "./file-store.js";
-import { FileTooLargeError, SizeMismatchError, assertSafeKey, attachmentDisposition, collectCapped } from "./store-common.js";
+import { SizeMismatchError, assertSafeKey, attachmentDisposition, readCapped } from "./store-common.js";
 
 export interface S3FileStoreOptions {
   bucket: string;
@@ -91,14 +91,8 @@ export class S3FileStore implements FileStore {
     }
   }
 
-  async read(key: string, maxBytes: number): Promise<Buffer | null> {
-    const obj = await this.get(key);
-    if (!obj) return null;
-    if (obj.size > maxBytes) {
-      obj.body.destroy();
-      throw new FileTooLargeError(obj.size, maxBytes);
-    }
-    return collectCapped(obj.body, maxBytes);
+  read(key: string, maxBytes: number): Promise<Buffer | null> {
+    return readCapped(this, key, maxBytes);
   }
 
   async delete(key: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { FileStore } from "./file-store.js";
 
 /**
  * Pieces both FileStore backends share: key checking, the "too large" refusal of `read`, and the
@@ -75,4 +76,15 @@ export async function collectCapped(body: Readable, maxBytes: number): Promise<B
     body.destroy();
   }
   return Buffer.concat(chunks, total);
+}
+
+/** FileStore.read for any backend: refuses by the stored size first, then caps while reading. */
+export async function readCapped(store: Pick<FileStore, "get">, key: string, maxBytes: number): Promise<Buffer | null> {
+  const obj = await store.get(key);
+  if (!obj) return null;
+  if (obj.size > maxBytes) {
+    obj.body.destroy();
+    throw new FileTooLargeError(obj.size, maxBytes);
+  }
+  return collectCapped(obj.body, maxBytes);
 }

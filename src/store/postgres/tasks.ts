@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskState } from "../../domain/types.js";
+import { newTaskRecord, type TaskRecord, type TaskState } from "../../domain/types.js";
 import { newId } from "../../ids.js";
 import type { CreateTaskCommand, CreateTaskOutcome, UsageWindow } from "../store.js";
 import { Rollback, type PgDb, type Sql } from "./db.js";
@@ -49,20 +49,7 @@ export async function createTask(db: PgDb, cmd: CreateTaskCommand): Promise<Crea
       const changed = await sql.run("UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1", [held, t.accountId]);
       if (changed === 0) throw new Rollback<CreateTaskOutcome>({ kind: "insufficient_credits" });
     }
-    const task: TaskRecord = {
-      ...t,
-      state: "waiting",
-      resultUrls: null,
-      failCode: null,
-      failMsg: null,
-      updateTime: t.createTime,
-      generatingSince: null,
-      completeTime: null,
-      attempts: 0,
-      cancelRequested: false,
-      consumedCredits: 0,
-    };
-    return { kind: "created", task };
+    return { kind: "created", task: newTaskRecord(t) };
   });
 }
 

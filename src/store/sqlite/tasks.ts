@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskState } from "../../domain/types.js";
+import { newTaskRecord, type TaskRecord, type TaskState } from "../../domain/types.js";
 import type { CreateTaskCommand, CreateTaskOutcome, UsageWindow } from "../store.js";
 import { newId } from "../../ids.js";
 import { Rollback, type SqliteDb } from "./db.js";
@@ -67,20 +67,7 @@ export function createTask(db: SqliteDb, cmd: CreateTaskCommand): CreateTaskOutc
         t.createTime,
       );
     }
-    const task: TaskRecord = {
-      ...t,
-      state: "waiting",
-      resultUrls: null,
-      failCode: null,
-      failMsg: null,
-      updateTime: t.createTime,
-      generatingSince: null,
-      completeTime: null,
-      attempts: 0,
-      cancelRequested: false,
-      consumedCredits: 0,
-    };
-    return { kind: "created", task };
+    return { kind: "created", task: newTaskRecord(t) };
   }
 }
 
