@@ -1,13 +1,14 @@
-import { performance } from "node:perf_hooks";
 import type { Clock } from "../clock.js";
 import type { Delivery, DeliveryAttempt } from "../domain/types.js";
 import { newId, newTaskId } from "../ids.js";
 import type { AddressPolicy } from "../net/address-guard.js";
-import { GuardedClient, OutboundError } from "../net/guarded-fetch.js";
+import { GuardedClient } from "../net/guarded-fetch.js";
 import type { AccountStore, DeliveryStore } from "../store/store.js";
 import { DeferralPacer, OriginLimiter } from "./origin-limiter.js";
-import { nextAttemptDelay, parseRetryAfter } from "./schedule.js";
-import { buildCallbackHeaders, kieSubjectIdOf } from "./sign.js";
+import { isSuccess, postCallback, type CallbackMessage, type PostResult } from "./post-callback.js";
+import { nextAttemptDelay } from "./schedule.js";
+
+export { BLOCKED_ERROR } from "./post-callback.js";
 
 /**
  * Sends callbacks from the delivery outbox (kie-contract §7.1, docs/webhooks.md): claim due
@@ -72,7 +73,6 @@ export interface DeliveryAttemptResult {
 }
 
 /** Bytes of a receiver's response read (to let the connection be reused) before it is dropped. */
-const RESPONSE_READ_LIMIT = 4 * 1024;
 const MAX_ERROR_BACKOFF_MS = 30_000;
 /** Sleep while every slot is busy; a finishing send wakes the loop long before this. */
 const SLOTS_BUSY_WAIT_MS = 30_000;
@@ -84,7 +84,6 @@ const DEFER_FLOOR_MS = 100;
 const DEFER_MIN_MS = 1_000;
 /** …and at most this much later, so a receiver that recovers gets its backlog soon. */
 const DEFER_MAX_MS = 30_000;
-export const BLOCKED_ERROR = "destination address refused by policy";
 
 const defaultLogger: DispatcherLogger = {
   info: () => {},
@@ -92,16 +91,6 @@ const defaultLogger: DispatcherLogger = {
   error: (obj, msg) => console.error(msg, obj),
 };
 
-interface PostResult {
-  /** clock time when the request was sent (after any wait for a per-origin slot). */
-  startedAt: number;
-  statusCode: number | null;
-  latencyMs: number;
-  error: string | null;
-  /** no retry can succeed (blocked address, malformed URL). */
-  permanent: boolean;
-  retryAfterMs: number | null;
-}
 
 export class DeliveryDispatcher {
   private readonly o: Required<Omit<DispatcherOptions, "random" | "userAgent">> & Pick<DispatcherOptions, "random" | "userAgent">;
@@ -367,96 +356,28 @@ export class DeliveryDispatcher {
    * One signed POST, holding a per-origin slot: `held` if given, else it waits for one (test
    * events). Releases the slot. Never throws for receiver-side trouble: that is in the result.
    */
-  private async post(
-    m: { url: string; accountId: string; payload: string; webhookId: string; taskId: string | null },
-    held?: () => void,
-  ): Promise<PostResult> {
+  private async post(m: CallbackMessage, held?: () => void): Promise<PostResult> {
     const release = held ?? (await this.limiter.acquire(originOf(m.url), this.abort.signal));
     try {
-      // Secrets are read per attempt so a rotation or a new HMAC key applies to the next retry.
-      const secrets = await this.o.store.getWebhookSecrets(m.accountId, this.o.clock.now());
-      const headers = buildCallbackHeaders({
-        payload: m.payload,
-        webhookId: m.webhookId,
-        kieSubjectId: kieSubjectIdOf(m.taskId, m.payload),
-        timestampSec: Math.floor(this.o.clock.now() / 1000),
-        hmacKey: secrets.hmacKey,
-        signingSecrets: secrets.signingSecrets,
-        userAgent: this.o.userAgent,
-      });
-      const startedAt = this.o.clock.now();
-      const t0 = performance.now();
-      try {
-        const res = await this.client.request({
-          url: m.url,
-          method: "POST",
-          headers,
-          body: m.payload,
-          maxRedirects: 0, // a 3xx is a failed attempt (Standard Webhooks: update the URL instead)
+      return await postCallback(
+        {
+          client: this.client,
+          secrets: (accountId) => this.o.store.getWebhookSecrets(accountId, this.o.clock.now()),
+          clock: this.o.clock,
           timeoutMs: this.o.timeoutMs,
-          // We stop reading after a few KB ourselves; a cap here would turn a large 2xx into an error.
-          maxBytes: Number.MAX_SAFE_INTEGER,
+          userAgent: this.o.userAgent,
           signal: this.abort.signal,
-        });
-        const latencyMs = performance.now() - t0;
-        await discardAfter(res.body, RESPONSE_READ_LIMIT);
-        const s = res.status;
-        const retryAfter = s === 429 || s === 503 ? parseRetryAfter(firstHeader(res.headers["retry-after"]), this.o.clock.now()) : null;
-        const error = isSuccess(s) ? null : s >= 300 && s < 400 ? `HTTP ${s} (redirects are not followed)` : `HTTP ${s}`;
-        return { startedAt, statusCode: s, latencyMs, error, permanent: false, retryAfterMs: retryAfter };
-      } catch (err) {
-        const failure = this.abort.signal.aborted
-          ? { error: "aborted: dispatcher stopping", permanent: false } // it may have arrived: record it, retry later
-          : describeFailure(err, this.o.timeoutMs);
-        return { startedAt, statusCode: null, latencyMs: performance.now() - t0, ...failure, retryAfterMs: null };
-      }
+        },
+        m,
+      );
     } finally {
       release();
     }
   }
 }
 
-function describeFailure(err: unknown, timeoutMs: number): { error: string; permanent: boolean } {
-  if (err instanceof OutboundError) {
-    switch (err.kind) {
-      case "blocked":
-        return { error: BLOCKED_ERROR, permanent: true };
-      case "bad_url":
-        return { error: `invalid callback URL: ${err.message}`, permanent: true };
-      case "timeout":
-        return { error: `timeout: no response within ${timeoutMs} ms`, permanent: false };
-      default:
-        return { error: `${err.kind}: ${err.message}`, permanent: false };
-    }
-  }
-  return { error: `network: ${err instanceof Error ? err.message : String(err)}`, permanent: false };
-}
-
-/** Reads up to `limit` bytes so a small response frees its connection for reuse, then drops it. */
-async function discardAfter(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<void> {
-  let seen = 0;
-  try {
-    for await (const chunk of body) {
-      seen += chunk.length;
-      if (seen > limit) break; // leaving the loop destroys the stream and its socket
-    }
-  } catch {
-    // The status already decided the outcome; a body that fails mid-way changes nothing.
-  } finally {
-    body.destroy();
-  }
-}
-
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function isSuccess(status: number | null): boolean {
-  return status !== null && status >= 200 && status < 300;
-}
-
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }
 
 function originOf(url: string): string {
