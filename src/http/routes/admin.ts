@@ -11,7 +11,7 @@ import { toRecordInfo } from "../../domain/record.js";
  * The operator API under /admin/v1, behind PEEL_ADMIN_TOKEN (never an API key). Off when no token
  * is configured. Answers in peel's envelope: data as JSON, errors as { error: { code, message, requestId } }.
  */
-export function adminRoutes(app: FastifyInstance, ctx: AdminContext): void {
+export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const token = ctx.config.adminToken;
   const ops = new AdminOps(ctx.store, ctx.config, () => ctx.clock.now());
   const tokenHash = token ? sha(token) : null;
@@ -176,7 +176,6 @@ export function adminRoutes(app: FastifyInstance, ctx: AdminContext): void {
   }));
 }
 
-type AdminContext = AppContext;
 
 function sha(s: string): Buffer {
   return createHash("sha256").update(s).digest();
