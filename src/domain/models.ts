@@ -38,6 +38,25 @@ const NB2_RATIOS = [
 ] as const;
 const MiB = 1024 * 1024;
 
+/** Nano Banana (2.5 Flash Image); its edit sibling differs only in the required image list. */
+const FLASH: ModelSpec = {
+  id: "google/nano-banana",
+  summary: "Nano Banana (Gemini 2.5 Flash Image): text-to-image, one size per ratio",
+  promptMax: 5_000,
+  imageField: null,
+  imageRequired: false,
+  imageMax: 0,
+  imageMaxBytes: 10 * MiB,
+  ratioField: "image_size",
+  ratios: FLASH_RATIOS,
+  ratioDefault: "1:1",
+  resolutions: null,
+  resolutionDefault: null,
+  formats: ["png", "jpeg"],
+  formatDefault: "png",
+  hasGoogleSearch: false,
+};
+
 export const MODELS: readonly ModelSpec[] = [
   {
     id: "nano-banana-pro",
@@ -56,39 +75,14 @@ export const MODELS: readonly ModelSpec[] = [
     formatDefault: "png",
     hasGoogleSearch: false,
   },
+  FLASH,
   {
-    id: "google/nano-banana",
-    summary: "Nano Banana (Gemini 2.5 Flash Image): text-to-image, one size per ratio",
-    promptMax: 5_000,
-    imageField: null,
-    imageRequired: false,
-    imageMax: 0,
-    imageMaxBytes: 10 * MiB,
-    ratioField: "image_size",
-    ratios: FLASH_RATIOS,
-    ratioDefault: "1:1",
-    resolutions: null,
-    resolutionDefault: null,
-    formats: ["png", "jpeg"],
-    formatDefault: "png",
-    hasGoogleSearch: false,
-  },
-  {
+    ...FLASH,
     id: "google/nano-banana-edit",
     summary: "Nano Banana edit (Gemini 2.5 Flash Image): edit and compose up to 10 images",
-    promptMax: 5_000,
     imageField: "image_urls",
     imageRequired: true,
     imageMax: 10,
-    imageMaxBytes: 10 * MiB,
-    ratioField: "image_size",
-    ratios: FLASH_RATIOS,
-    ratioDefault: "1:1",
-    resolutions: null,
-    resolutionDefault: null,
-    formats: ["png", "jpeg"],
-    formatDefault: "png",
-    hasGoogleSearch: false,
   },
   {
     id: "nano-banana-2",
