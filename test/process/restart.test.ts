@@ -2,13 +2,14 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import sharp from "sharp";
 import { FakeReceiver, plans, type RecordedRequest } from "../fakes/receiver.js";
+import { sleep, until } from "../helpers/polling.js";
+import { freePort } from "../helpers/ports.js";
 
 /**
  * Crash recovery with real processes (kie-contract §6.1: "a process restart never loses or rewinds
@@ -28,28 +29,8 @@ const INITIAL_CREDITS = 1000;
 const TERMINAL = new Set(["success", "fail"]);
 const STATE_ORDER = ["waiting", "queuing", "generating", "success", "fail"];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A peel data directory, port and environment shared by every process of one case. */
 class PeelInstance {

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { FakeReceiver, plans } from "../fakes/receiver.js";
+import { until, sleep } from "../helpers/polling.js";
+import { freePort } from "../helpers/ports.js";
 import { PG_SKIP, PG_URL, createSchema, dropSchema, endAdmin, urlWith } from "../store/postgres-fixture.js";
 
 /**
@@ -22,28 +23,8 @@ const ADMIN_TOKEN = "scale-out-test-admin-token";
 const PRICE = 18;
 const INITIAL_CREDITS = 1000;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Processes sharing one database schema and data directory; the API process's URL is public. */
 class Cluster {
