@@ -35,12 +35,18 @@ const images = await loadInputImages(set.urls, opts, new AbortController().signa
 const took = Date.now() - started;
 const { base, peak, growth } = mem.stop();
 
-console.log(`inputs:        ${count} × ~${fmt(one)} (largest); ${warm ? "warm (one task loaded first)" : "cold"}; gc ${gc ? "settled baseline" : "not exposed"}`);
+console.log(
+  `inputs:        ${count} × ~${fmt(one)} (largest); ${warm ? "warm (one task loaded first)" : "cold"}; gc ${gc ? "settled baseline" : "not exposed"}`,
+);
 console.log(`prepared:      ${images.map((i) => `${i.mimeType.slice(6)} ${fmt(i.bytes.length)}`).join(", ")}`);
 console.log(`prepared kept: ${fmt(images.reduce((s, i) => s + i.bytes.length, 0))}`);
 console.log(`time:          ${took} ms (${Math.round(took / count)} ms per input)`);
-console.log(`rss:           base ${fmt(base.rss)}, peak ${fmt(peak.rss)}, growth ${fmt(growth.rss)} = ${(growth.rss / one).toFixed(2)} × one input`);
-console.log(`arrayBuffers:  base ${fmt(base.arrayBuffers)}, peak ${fmt(peak.arrayBuffers)}, growth ${fmt(growth.arrayBuffers)} = ${(growth.arrayBuffers / one).toFixed(2)} × one input`);
+console.log(
+  `rss:           base ${fmt(base.rss)}, peak ${fmt(peak.rss)}, growth ${fmt(growth.rss)} = ${(growth.rss / one).toFixed(2)} × one input`,
+);
+console.log(
+  `arrayBuffers:  base ${fmt(base.arrayBuffers)}, peak ${fmt(peak.arrayBuffers)}, growth ${fmt(growth.arrayBuffers)} = ${(growth.arrayBuffers / one).toFixed(2)} × one input`,
+);
 
 await closeGuardedClients();
 await set.cleanup();

@@ -48,8 +48,11 @@ for (const v of variants) {
   const rss = results.map((r) => r.peak.rss - r.base.rss);
   const ab = results.map((r) => r.peak.arrayBuffers - r.base.arrayBuffers);
   const heap = results.map((r) => r.peak.heapUsed - r.base.heapUsed);
-  const fmt = (a: number[]) => `${Math.min(...a).toFixed(0)}–${Math.max(...a).toFixed(0)} MiB (${x(Math.min(...a))}–${x(Math.max(...a))})`;
-  console.log(`${v.name.padEnd(44)} rss growth ${fmt(rss)}; arrayBuffers ${fmt(ab)}; heapUsed ${fmt(heap)}; ${results.map((r) => r.took).join("/")} ms; ${results[0].exactPeak ? "VmHWM" : "sampled"}`);
+  const fmt = (a: number[]) =>
+    `${Math.min(...a).toFixed(0)}–${Math.max(...a).toFixed(0)} MiB (${x(Math.min(...a))}–${x(Math.max(...a))})`;
+  console.log(
+    `${v.name.padEnd(44)} rss growth ${fmt(rss)}; arrayBuffers ${fmt(ab)}; heapUsed ${fmt(heap)}; ${results.map((r) => r.took).join("/")} ms; ${results[0].exactPeak ? "VmHWM" : "sampled"}`,
+  );
 }
 
 await fake.close();

@@ -72,7 +72,12 @@ const GOALS = { createTask: 0.5, recordInfo: 0.8 } as const;
 const CREATE_BODY = JSON.stringify({
   model: "nano-banana-pro",
   callBackUrl: "https://app.example.org/hooks/kie",
-  input: { prompt: "A paper-cut diorama of a lighthouse at dusk, warm window light", aspect_ratio: "16:9", resolution: "2K", output_format: "png" },
+  input: {
+    prompt: "A paper-cut diorama of a lighthouse at dusk, warm window light",
+    aspect_ratio: "16:9",
+    resolution: "2K",
+    output_format: "png",
+  },
 });
 /** Baseline POST body: about as large as CREATE_BODY, echoed back. */
 const ECHO_BODY = JSON.stringify({ hello: "world", text: "x".repeat(CREATE_BODY.length - 30) });
@@ -91,7 +96,6 @@ const children = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of children) c.kill("SIGKILL");
 });
-
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -228,7 +232,9 @@ async function main(): Promise<void> {
 
     const auth = { authorization: `Bearer ${key}`, "content-type": "application/json" };
     // Business errors answer HTTP 200 with another body code, so check the requests really work.
-    const created = (await (await fetch(`${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY })).json()) as {
+    const created = (await (
+      await fetch(`${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY })
+    ).json()) as {
       code: number;
       data: { taskId: string } | null;
     };
@@ -239,27 +245,40 @@ async function main(): Promise<void> {
     if (read.code !== 200) throw new Error(`recordInfo does not succeed: ${JSON.stringify(read)}`);
     // A second task, settled (canceled) before the run: recordInfo answers settled tasks from
     // memory (they never change), unfinished ones from the database. Both are measured.
-    const settled = (await (await fetch(`${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY })).json()) as {
+    const settled = (await (
+      await fetch(`${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY })
+    ).json()) as {
       data: { taskId: string };
     };
-    await fetch(`${peelUrl}/api/v1/jobs/cancel`, { method: "POST", headers: auth, body: JSON.stringify({ taskId: settled.data.taskId }) });
+    await fetch(`${peelUrl}/api/v1/jobs/cancel`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ taskId: settled.data.taskId }),
+    });
     const settledPath = `/api/v1/jobs/recordInfo?taskId=${settled.data.taskId}`;
     const settledRead = (await (await fetch(peelUrl + settledPath, { headers: auth })).json()) as { data: { state: string } };
     if (settledRead.data?.state !== "fail") throw new Error(`the settled task is not settled: ${JSON.stringify(settledRead)}`);
-    const balance = async () => ((await (await fetch(`${peelUrl}/api/v1/chat/credit`, { headers: auth })).json()) as { data: number }).data;
+    const balance = async () =>
+      ((await (await fetch(`${peelUrl}/api/v1/chat/credit`, { headers: auth })).json()) as { data: number }).data;
 
     const runs = {
       baseGet: (s = DURATION) => load(base.child, baseUrl, {}, s),
-      basePost: (s = DURATION) => load(base.child, baseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: ECHO_BODY }, s),
-      create: (s = DURATION) => load(peel.child, `${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY }, s),
+      basePost: (s = DURATION) =>
+        load(base.child, baseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: ECHO_BODY }, s),
+      create: (s = DURATION) =>
+        load(peel.child, `${peelUrl}/api/v1/jobs/createTask`, { method: "POST", headers: auth, body: CREATE_BODY }, s),
       read: (s = DURATION) => load(peel.child, peelUrl + readPath, { headers: auth }, s),
       readSettled: (s = DURATION) => load(peel.child, peelUrl + settledPath, { headers: auth }, s),
     };
 
-    console.log(`warm-up: ${WARMUP} s per endpoint; then ${DURATION} s per run, ${CONNECTIONS} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}`);
+    console.log(
+      `warm-up: ${WARMUP} s per endpoint; then ${DURATION} s per run, ${CONNECTIONS} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}`,
+    );
     if (ONLY) {
       const f = ONLY === "create" ? await runs.create() : await runs.read();
-      console.log(`peel ${ONLY}: ${f.rps.toFixed(0)} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, ${f.cpuUs.toFixed(1)} µs server CPU per request, ${f.bad} errors`);
+      console.log(
+        `peel ${ONLY}: ${f.rps.toFixed(0)} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, ${f.cpuUs.toFixed(1)} µs server CPU per request, ${f.bad} errors`,
+      );
       await stop(peel.child);
       await stop(base.child);
       if (PROFILE) printProfile(profDir, served.get(peelUrl) ?? 0);
@@ -318,7 +337,13 @@ function report(r: {
   line("peel POST createTask", r.peelCreate, cr.toFixed(2), `≥ ${GOALS.createTask}`, cr >= GOALS.createTask ? "yes" : "NO");
   line("peel GET recordInfo", r.peelRead, rr.toFixed(2), `≥ ${GOALS.recordInfo}`, rr >= GOALS.recordInfo ? "yes" : "NO");
   const rs = r.peelReadSettled.rps / get.mean;
-  line("peel GET recordInfo (settled)", r.peelReadSettled, rs.toFixed(2), `≥ ${GOALS.recordInfo}`, rs >= GOALS.recordInfo ? "yes" : "NO");
+  line(
+    "peel GET recordInfo (settled)",
+    r.peelReadSettled,
+    rs.toFixed(2),
+    `≥ ${GOALS.recordInfo}`,
+    rs >= GOALS.recordInfo ? "yes" : "NO",
+  );
 
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   console.log();
@@ -327,7 +352,9 @@ function report(r: {
     if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
   }
   console.log();
-  console.log(`baseline mean: GET ${fmt(get.mean)} req/s (spread ${(get.spread * 100).toFixed(1)} %), POST ${fmt(post.mean)} req/s (spread ${(post.spread * 100).toFixed(1)} %)`);
+  console.log(
+    `baseline mean: GET ${fmt(get.mean)} req/s (spread ${(get.spread * 100).toFixed(1)} %), POST ${fmt(post.mean)} req/s (spread ${(post.spread * 100).toFixed(1)} %)`,
+  );
   const cpu = (a: Figures, b: Figures) => (a.cpuUs + b.cpuUs) / 2;
   console.log(
     `server CPU per request: createTask ${r.peelCreate.cpuUs.toFixed(1)} µs vs POST echo ${cpu(r.base1.post, r.base2.post).toFixed(1)} µs; ` +
@@ -335,13 +362,18 @@ function report(r: {
       `(a view that load on other cores disturbs less than req/s does)`,
   );
   // autocannon does not count the requests still in flight when a run ends; peel finishes them.
-  console.log(`createTask: ${r.peelCreate.ok} HTTP 2xx answers, ${r.accepted} tasks accepted and charged (equal up to the ${CONNECTIONS} in flight at the end)`);
+  console.log(
+    `createTask: ${r.peelCreate.ok} HTTP 2xx answers, ${r.accepted} tasks accepted and charged (equal up to the ${CONNECTIONS} in flight at the end)`,
+  );
 }
 
 /** Self time per function and per module from the .cpuprofile written by --cpu-prof. */
 function printProfile(dir: string, requests: number): void {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
-  if (files.length === 0) return console.log(`no profile in ${dir}`);
+  if (files.length === 0) {
+    console.log(`no profile in ${dir}`);
+    return;
+  }
   const prof = JSON.parse(readFileSync(path.join(dir, files[0]), "utf8")) as {
     nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
     samples: number[];

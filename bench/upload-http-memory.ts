@@ -48,7 +48,9 @@ async function child(): Promise<void> {
 }
 
 async function parent(): Promise<void> {
-  console.log(`peel upload memory over HTTP: ${SIZE / MiB} MiB multipart bodies, 1 then ${CONCURRENCY} at once (node ${process.version})`);
+  console.log(
+    `peel upload memory over HTTP: ${SIZE / MiB} MiB multipart bodies, 1 then ${CONCURRENCY} at once (node ${process.version})`,
+  );
   for (const backend of BACKENDS) await runBackend(backend);
 }
 
@@ -104,7 +106,13 @@ async function runBackend(backend: "local" | "s3"): Promise<void> {
 /** RSS of each child after warm-up, before any measured upload. */
 const idle = new Map<number, number>();
 
-async function measure(backend: string, proc: ChildProcess, label: string, n: number, run: (i: number) => Promise<void>): Promise<void> {
+async function measure(
+  backend: string,
+  proc: ChildProcess,
+  label: string,
+  n: number,
+  run: (i: number) => Promise<void>,
+): Promise<void> {
   const pid = proc.pid!;
   const baseline = rssOf(pid);
   if (!idle.has(pid)) idle.set(pid, baseline);
@@ -134,11 +142,19 @@ function pngBody(size: number): Buffer {
 function uploadBase64(target: Ready, name: string, b64: Buffer): Promise<void> {
   const head = Buffer.from(`{"uploadPath":"bench","fileName":"${name}.png","base64Data":"`);
   const tail = Buffer.from(`"}`);
-  return send(target, "/api/file-base64-upload", "application/json", head.length + b64.length + tail.length, name, SIZE, (req) => {
-    req.write(head);
-    req.write(b64);
-    req.end(tail);
-  });
+  return send(
+    target,
+    "/api/file-base64-upload",
+    "application/json",
+    head.length + b64.length + tail.length,
+    name,
+    SIZE,
+    (req) => {
+      req.write(head);
+      req.write(b64);
+      req.end(tail);
+    },
+  );
 }
 
 function send(
@@ -161,7 +177,8 @@ function send(
       res.on("data", (b: Buffer) => parts.push(b));
       res.on("end", () => {
         const body = JSON.parse(Buffer.concat(parts).toString());
-        if (body.success !== true || body.data.fileSize !== size) reject(new Error(`upload ${name} failed: ${JSON.stringify(body)}`));
+        if (body.success !== true || body.data.fileSize !== size)
+          reject(new Error(`upload ${name} failed: ${JSON.stringify(body)}`));
         else resolve();
       });
     });

@@ -42,7 +42,8 @@ export function stripSqlComments(sql: string): string {
       let j = i + 1;
       while (j < sql.length) {
         if (sql[j] === close) {
-          if (close !== "]" && sql[j + 1] === close) j += 2; // doubled quote escapes itself
+          if (close !== "]" && sql[j + 1] === close)
+            j += 2; // doubled quote escapes itself
           else break;
         } else j++;
       }
@@ -125,8 +126,7 @@ export async function dumpPostgres(url: string): Promise<string> {
 }
 
 async function describePostgres(client: pg.Client, schema: string): Promise<string> {
-  const q = async <T extends pg.QueryResultRow>(sql: string): Promise<T[]> =>
-    (await client.query<T>(sql, [schema])).rows;
+  const q = async <T extends pg.QueryResultRow>(sql: string): Promise<T[]> => (await client.query<T>(sql, [schema])).rows;
   // The search_path is the schema, so catalog functions leave names unqualified; strip any left.
   const unqualify = (s: string): string => s.split(`"${schema}".`).join("").split(`${schema}.`).join("");
 
@@ -135,8 +135,14 @@ async function describePostgres(client: pg.Client, schema: string): Promise<stri
     WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
     ORDER BY c.relname COLLATE "C"`);
   const columns = await q<{
-    rel: number; name: string; type: string; notnull: boolean; def: string | null;
-    identity: string; generated: string; collation: string | null;
+    rel: number;
+    name: string;
+    type: string;
+    notnull: boolean;
+    def: string | null;
+    identity: string;
+    generated: string;
+    collation: string | null;
   }>(`
     SELECT a.attrelid AS rel, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
            a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS def,
@@ -220,7 +226,10 @@ async function describePostgres(client: pg.Client, schema: string): Promise<stri
   }
   functions.sort((a, b) => cmp(a.sig, b.sig));
   for (const f of functions) out.push(`${unqualify(f.def).trimEnd()};\n`);
-  return out.filter((s) => s !== "").join("\n").replace(/\n+$/, "\n");
+  return out
+    .filter((s) => s !== "")
+    .join("\n")
+    .replace(/\n+$/, "\n");
 }
 
 // ------------------------------------------------------------------------------ check and write

@@ -115,7 +115,11 @@ async function main(argv: string[]): Promise<void> {
     // Loaded only here: the server's imports (HTTP, engines, S3) would double every operator command's start-up time.
     const { serve } = await import("./server.js");
     const { close } = await serve(config());
-    const stop = () => close().then(() => process.exit(0), (e) => fail(String(e), 1));
+    const stop = () =>
+      close().then(
+        () => process.exit(0),
+        (e) => fail(String(e), 1),
+      );
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
     return;
@@ -151,7 +155,11 @@ async function main(argv: string[]): Promise<void> {
         await admin.call("DELETE", `/admin/v1/keys/${encodeURIComponent(need(arg1, "a key id"))}`);
         return console.log(`revoked ${arg1}`);
       case "keys limits":
-        return print(await admin.call("PATCH", `/admin/v1/keys/${encodeURIComponent(need(arg1, "a key id"))}`, { limits: json(need(o.limits, "--limits JSON")) }));
+        return print(
+          await admin.call("PATCH", `/admin/v1/keys/${encodeURIComponent(need(arg1, "a key id"))}`, {
+            limits: json(need(o.limits, "--limits JSON")),
+          }),
+        );
       case "accounts list":
       case "accounts":
         return print(await admin.call("GET", "/admin/v1/accounts"));
@@ -169,12 +177,22 @@ async function main(argv: string[]): Promise<void> {
       case "credits grant": {
         const amount = Number(need(arg2, "ACCOUNT AMOUNT"));
         if (!Number.isFinite(amount)) fail(`peel: AMOUNT must be a number`);
-        return print(await admin.call("POST", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/credits`, { amount, note: o.note ?? null }));
+        return print(
+          await admin.call("POST", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/credits`, {
+            amount,
+            note: o.note ?? null,
+          }),
+        );
       }
       case "credits show":
         return print(await admin.call("GET", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/credits`));
       case "credits ledger":
-        return print(await admin.call("GET", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/ledger?limit=${Number(o.limit ?? 100)}`));
+        return print(
+          await admin.call(
+            "GET",
+            `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/ledger?limit=${Number(o.limit ?? 100)}`,
+          ),
+        );
       case "maintenance on":
       case "maintenance off":
         return print(await admin.call("PUT", "/admin/v1/maintenance", { on: sub === "on" }));
@@ -192,7 +210,11 @@ async function main(argv: string[]): Promise<void> {
         );
       case "webhooks hmac-key":
         return print(
-          await admin.call("PUT", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/webhook-hmac-key`, o.clear ? { hmacKey: null } : o.key ? { hmacKey: o.key } : {}),
+          await admin.call(
+            "PUT",
+            `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/webhook-hmac-key`,
+            o.clear ? { hmacKey: null } : o.key ? { hmacKey: o.key } : {},
+          ),
         );
       case "deliveries list": {
         const q = new URLSearchParams();
@@ -208,9 +230,19 @@ async function main(argv: string[]): Promise<void> {
       case "deliveries replay":
         return print(await admin.call("POST", `/admin/v1/deliveries/${encodeURIComponent(need(arg1, "a delivery id"))}/replay`));
       case "deliveries replay-failed":
-        return print(await admin.call("POST", "/admin/v1/deliveries/replay-failed", { since: parseTime(need(o.since, "--since TIME")), accountId: o.account }));
+        return print(
+          await admin.call("POST", "/admin/v1/deliveries/replay-failed", {
+            since: parseTime(need(o.since, "--since TIME")),
+            accountId: o.account,
+          }),
+        );
       case "deliveries test":
-        return print(await admin.call("POST", "/admin/v1/webhooks/test", { url: need(o.url, "--url URL"), accountId: need(o.account, "--account ID") }));
+        return print(
+          await admin.call("POST", "/admin/v1/webhooks/test", {
+            url: need(o.url, "--url URL"),
+            accountId: need(o.account, "--account ID"),
+          }),
+        );
       default:
         fail(`peel: unknown command "${pos.join(" ")}"\n\n${USAGE}`);
     }

@@ -246,7 +246,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (engine === "gemini" && !geminiKey) r.problems.push("PEEL_ENGINE=gemini needs GEMINI_API_KEY");
   // Without a project, Vertex runs in express mode on an API key (gemini-notes §14).
   if (engine === "vertex" && !vertexProject && !geminiKey) {
-    r.problems.push("PEEL_ENGINE=vertex needs PEEL_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT), or GEMINI_API_KEY for Vertex express mode");
+    r.problems.push(
+      "PEEL_ENGINE=vertex needs PEEL_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT), or GEMINI_API_KEY for Vertex express mode",
+    );
   }
 
   const modelMap = r.json<Record<string, string>>("PEEL_GOOGLE_MODELS", {}, checkModelMap);

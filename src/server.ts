@@ -7,7 +7,9 @@ import { createRuntime, type Runtime } from "./runtime.js";
  * `peel serve`: builds the runtime and the app, listens, starts the background loops, and shuts
  * down gracefully on SIGTERM/SIGINT (stop accepting, let running tasks finish or hand them back).
  */
-export async function serve(config: Readonly<Config>): Promise<{ app: FastifyInstance; runtime: Runtime; close: () => Promise<void> }> {
+export async function serve(
+  config: Readonly<Config>,
+): Promise<{ app: FastifyInstance; runtime: Runtime; close: () => Promise<void> }> {
   const runtime = await createRuntime(config);
   const app = await buildApp(runtime.ctx);
   const { logger } = runtime;

@@ -50,7 +50,16 @@ test("every bad variable is listed at once", () => {
   }
   assert.ok(err instanceof ConfigError);
   const text = err.problems.join("\n");
-  for (const name of ["PORT", "PEEL_ENGINE", "PEEL_PUBLIC_URL", "PEEL_PRICES", "PEEL_S3_FORCE_PATH_STYLE", "PEEL_S3_BUCKET", "PEEL_WORKER_CONCURRENCY", "PEEL_REDIS_URL"]) {
+  for (const name of [
+    "PORT",
+    "PEEL_ENGINE",
+    "PEEL_PUBLIC_URL",
+    "PEEL_PRICES",
+    "PEEL_S3_FORCE_PATH_STYLE",
+    "PEEL_S3_BUCKET",
+    "PEEL_WORKER_CONCURRENCY",
+    "PEEL_REDIS_URL",
+  ]) {
     assert.match(text, new RegExp(name), `${name} is reported`);
   }
   assert.equal(err.problems.length, 8);

@@ -21,7 +21,12 @@ function sectionRows(marker: string): string[][] {
   for (let i = start + 1; i < lines.length && !/^#{2,3} /.test(lines[i]); i++) {
     const l = lines[i].trim();
     if (!l.startsWith("|") || /^\|[-\s|]+\|$/.test(l)) continue;
-    rows.push(l.slice(1, -1).split(" | ").map((c) => c.trim()));
+    rows.push(
+      l
+        .slice(1, -1)
+        .split(" | ")
+        .map((c) => c.trim()),
+    );
   }
   assert.ok(rows.length > 1, `rows under ${marker}`);
   return rows.slice(1); // drop the header row
@@ -48,10 +53,15 @@ function checkBothWays(marker: string, registry: Record<string, ErrorDef>): void
   for (const [name, def] of Object.entries(registry)) {
     const d = doc.get(name);
     assert.ok(d, `${marker}.${name} is missing from docs/errors.md`);
-    assert.deepEqual({ http: d.http, code: d.code, msg: d.msg }, { http: def.http, code: def.code, msg: def.msg }, `${marker}.${name}`);
+    assert.deepEqual(
+      { http: d.http, code: d.code, msg: d.msg },
+      { http: def.http, code: def.code, msg: def.msg },
+      `${marker}.${name}`,
+    );
     assert.ok(d.when.length > 10, `${marker}.${name} says when it happens`);
   }
-  for (const name of doc.keys()) assert.ok(name in registry, `docs/errors.md documents ${marker}.${name}, which is not in the registry`);
+  for (const name of doc.keys())
+    assert.ok(name in registry, `docs/errors.md documents ${marker}.${name}, which is not in the registry`);
 }
 
 describe("docs/errors.md ⇄ src/errors.ts", () => {
@@ -66,10 +76,15 @@ describe("docs/errors.md ⇄ src/errors.ts", () => {
     for (const [name, r] of Object.entries(FAIL_REASONS)) {
       const d = doc.get(name);
       assert.ok(d, `FAIL_REASONS.${name} is missing from docs/errors.md`);
-      assert.deepEqual({ failCode: d.failCode, failMsg: d.failMsg }, { failCode: r.failCode, failMsg: r.failMsg }, `FAIL_REASONS.${name}`);
+      assert.deepEqual(
+        { failCode: d.failCode, failMsg: d.failMsg },
+        { failCode: r.failCode, failMsg: r.failMsg },
+        `FAIL_REASONS.${name}`,
+      );
       assert.ok(d.when.length > 10);
     }
-    for (const name of doc.keys()) assert.ok(name in FAIL_REASONS, `docs/errors.md documents FAIL_REASONS.${name}, which is not in the registry`);
+    for (const name of doc.keys())
+      assert.ok(name in FAIL_REASONS, `docs/errors.md documents FAIL_REASONS.${name}, which is not in the registry`);
   });
 });
 

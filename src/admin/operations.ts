@@ -31,7 +31,12 @@ export class AdminOps {
     private now: () => number = Date.now,
   ) {}
 
-  async createAccount(input: { name: string; unmetered?: boolean; maxRunning?: number | null; credits?: number }): Promise<Account> {
+  async createAccount(input: {
+    name: string;
+    unmetered?: boolean;
+    maxRunning?: number | null;
+    credits?: number;
+  }): Promise<Account> {
     if (!input.name || typeof input.name !== "string") throw new AdminError(400, "invalid_name", "name is required");
     return this.store.createAccount(
       {
@@ -54,7 +59,11 @@ export class AdminOps {
    * Creates a key; without an account id, a new account named after the key is created with the
    * configured initial credits (the quick-start path of `peel keys create --name NAME`).
    */
-  async createKey(input: { name: string; accountId?: string; limits?: KeyLimits }): Promise<{ key: string; apiKey: PublicKey; account: Account }> {
+  async createKey(input: {
+    name: string;
+    accountId?: string;
+    limits?: KeyLimits;
+  }): Promise<{ key: string; apiKey: PublicKey; account: Account }> {
     if (!input.name || typeof input.name !== "string") throw new AdminError(400, "invalid_name", "name is required");
     const account = input.accountId
       ? await this.account(input.accountId)

@@ -49,7 +49,10 @@ export class DirectAdminClient implements AdminClient {
   async call(method: string, path: string, body: Record<string, unknown> = {}): Promise<unknown> {
     const url = new URL(path, "http://cli");
     const q = Object.fromEntries(url.searchParams);
-    const seg = url.pathname.replace(/^\/admin\/v1\//, "").split("/").map(decodeURIComponent);
+    const seg = url.pathname
+      .replace(/^\/admin\/v1\//, "")
+      .split("/")
+      .map(decodeURIComponent);
     // ids (acc_…, key_…, dlv_…) stand in odd positions; fixed words never contain "_".
     const key = `${method} ${seg.map((p, i) => (i % 2 === 1 && p.includes("_") ? ":" : p)).join("/")}`;
     const s = this.store;
@@ -80,7 +83,9 @@ export class DirectAdminClient implements AdminClient {
       case "POST accounts/:/webhook-secret":
         return { secret: await this.ops.rotateSigningSecret(seg[1], ((body.overlapHours as number) ?? 24) * 3_600_000) };
       case "PUT accounts/:/webhook-hmac-key":
-        return { hmacKey: await this.ops.setHmacKey(seg[1], body.hmacKey === undefined ? "generate" : (body.hmacKey as string | null)) };
+        return {
+          hmacKey: await this.ops.setHmacKey(seg[1], body.hmacKey === undefined ? "generate" : (body.hmacKey as string | null)),
+        };
       case "GET switches":
         return s.getSwitches();
       case "PUT maintenance":
@@ -103,7 +108,13 @@ export class DirectAdminClient implements AdminClient {
         if (!(await s.replayDelivery(seg[1], now))) throw new Error(`no delivery ${seg[1]}`);
         return { replayed: 1 };
       case "POST deliveries/replay-failed":
-        return { replayed: await s.replayFailedDeliveries({ accountId: body.accountId as string | undefined, since: body.since as number, now }) };
+        return {
+          replayed: await s.replayFailedDeliveries({
+            accountId: body.accountId as string | undefined,
+            since: body.since as number,
+            now,
+          }),
+        };
       case "POST webhooks/test": {
         const d = new DeliveryDispatcher({
           store: s,

@@ -24,14 +24,16 @@ export function isHttpUrl(v: unknown): v is string {
   return (u.protocol === "http:" || u.protocol === "https:") && u.hostname.length > 0;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * @param servedModels ids this instance serves (disabled models still count as served: they get
  *   505 later, not 422).
  */
-export function validateCreateTask(body: Record<string, unknown>, served: (id: string) => boolean = () => true): ValidationResult {
+export function validateCreateTask(
+  body: Record<string, unknown>,
+  served: (id: string) => boolean = () => true,
+): ValidationResult {
   const model = body.model;
   // 1–2: model
   if (model === undefined || model === null || model === "") return fail("model is required");

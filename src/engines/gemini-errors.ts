@@ -123,7 +123,13 @@ export function classifyHttpError(status: number, text: string, model: string): 
       };
     }
     const wait = withJitter(retryDelayMs(g) ?? DEFAULT_RATE_LIMIT_WAIT_MS);
-    return plain(new ProviderError("upstream_busy", `Gemini rate limit for ${model} (${what})`, { retryable: true, retryAfterMs: wait, status }));
+    return plain(
+      new ProviderError("upstream_busy", `Gemini rate limit for ${model} (${what})`, {
+        retryable: true,
+        retryAfterMs: wait,
+        status,
+      }),
+    );
   }
   if (status >= 500 || status === 408) {
     // 500 INTERNAL / 503 UNAVAILABLE / 504 DEADLINE_EXCEEDED: the worker backs off exponentially.
@@ -131,7 +137,9 @@ export function classifyHttpError(status: number, text: string, model: string): 
   }
   if (status === 400 && /Provided image is not valid/i.test(g.message ?? "")) {
     // Google does not say which reference it rejected, so the failMsg names none (kie-contract §6.3).
-    return plain(new ProviderError("invalid_input", `Gemini rejected an input image (${what})`, { status, failMsg: "Invalid image_input" }));
+    return plain(
+      new ProviderError("invalid_input", `Gemini rejected an input image (${what})`, { status, failMsg: "Invalid image_input" }),
+    );
   }
   if (status === 404) {
     return plain(
@@ -141,10 +149,16 @@ export function classifyHttpError(status: number, text: string, model: string): 
   }
   const keyProblem = status === 401 || status === 403 || errorInfoReason(g) === "API_KEY_INVALID";
   if (keyProblem) {
-    return plain(new ProviderError("internal", `Gemini credentials rejected (${what}); check the API key / Vertex credentials`, { status }), true);
+    return plain(
+      new ProviderError("internal", `Gemini credentials rejected (${what}); check the API key / Vertex credentials`, { status }),
+      true,
+    );
   }
   if (status === 402 || g.status === "FAILED_PRECONDITION") {
-    return plain(new ProviderError("internal", `Gemini billing problem (${what}); check the Google project's billing`, { status }), true);
+    return plain(
+      new ProviderError("internal", `Gemini billing problem (${what}); check the Google project's billing`, { status }),
+      true,
+    );
   }
   // Any other 4xx is a request peel built wrongly: retrying the same bytes cannot help.
   return plain(new ProviderError("internal", `Gemini refused the request for ${model} (${what})`, { status }));
@@ -154,10 +168,14 @@ export function classifyHttpError(status: number, text: string, model: string): 
 export function networkError(err: unknown, model: string): ProviderError {
   const code = (err as { code?: unknown })?.code;
   const msg = err instanceof Error ? err.message : String(err);
-  return new ProviderError("upstream_busy", `Gemini network error for ${model}: ${typeof code === "string" ? `${code} ` : ""}${msg}`, {
-    retryable: true,
-    cause: err,
-  });
+  return new ProviderError(
+    "upstream_busy",
+    `Gemini network error for ${model}: ${typeof code === "string" ? `${code} ` : ""}${msg}`,
+    {
+      retryable: true,
+      cause: err,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -91,7 +91,9 @@ export function generateContentPayload(req: GenerateRequest): { length: number; 
   // stands. That sequence cannot occur inside a JSON string value (its quotes would be escaped),
   // so the pieces line up with req.images in order.
   const skeleton = buildGenerateContentBody({ ...req, images: req.images.map((i) => ({ ...i, bytes: EMPTY })) });
-  const pieces = JSON.stringify(skeleton).split(EMPTY_DATA).map((s) => Buffer.from(s, "utf8"));
+  const pieces = JSON.stringify(skeleton)
+    .split(EMPTY_DATA)
+    .map((s) => Buffer.from(s, "utf8"));
   if (pieces.length !== req.images.length + 1) throw new Error("generateContentPayload: body skeleton does not match the images");
   let length = 0;
   for (const p of pieces) length += p.length;

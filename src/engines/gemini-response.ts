@@ -107,11 +107,19 @@ export function interpretResponse(json: unknown, model: string): InterpretedResp
   const why = (s: string) => `${s} (model ${model}${summary.responseId ? `, response ${summary.responseId}` : ""})`;
 
   if (summary.blockReason) {
-    return { ok: false, error: new ProviderError("prompt_blocked", why(`Gemini blocked the prompt: ${summary.blockReason}`)), summary };
+    return {
+      ok: false,
+      error: new ProviderError("prompt_blocked", why(`Gemini blocked the prompt: ${summary.blockReason}`)),
+      summary,
+    };
   }
   if (summary.finishReason && BLOCKING_FINISH.has(summary.finishReason)) {
     const msg = summary.finishMessage ? `: ${summary.finishMessage}` : "";
-    return { ok: false, error: new ProviderError("output_blocked", why(`Gemini withheld the image: ${summary.finishReason}${msg}`)), summary };
+    return {
+      ok: false,
+      error: new ProviderError("output_blocked", why(`Gemini withheld the image: ${summary.finishReason}${msg}`)),
+      summary,
+    };
   }
 
   const images = imageParts(parts);
@@ -123,9 +131,13 @@ export function interpretResponse(json: unknown, model: string): InterpretedResp
     // future reason: all "no image produced", worth exactly one more attempt (§8, §9.3).
     const reason = summary.finishReason ?? "no finishReason";
     // retryable stays false: the attempt budget does not apply, only the single extra attempt.
-    const error = new ProviderError("no_image", why(`Gemini returned no image: ${reason}${summary.text.length ? " (text only)" : ""}`), {
-      retryOnce: true,
-    });
+    const error = new ProviderError(
+      "no_image",
+      why(`Gemini returned no image: ${reason}${summary.text.length ? " (text only)" : ""}`),
+      {
+        retryOnce: true,
+      },
+    );
     return { ok: false, error, summary };
   }
   const bytes = Buffer.from(chosen.data, "base64");

@@ -78,8 +78,14 @@ export class GeminiEngine implements ImageEngine {
       this.tokens = null;
     } else {
       const express = !opts.vertexProject && !!opts.apiKey;
-      if (!opts.vertexProject && !express) throw new Error("GeminiEngine: vertex mode needs a project (or an API key for express mode)");
-      this.target = { mode: "vertex", baseUrl: opts.baseUrl, project: opts.vertexProject, location: opts.vertexLocation ?? "global" };
+      if (!opts.vertexProject && !express)
+        throw new Error("GeminiEngine: vertex mode needs a project (or an API key for express mode)");
+      this.target = {
+        mode: "vertex",
+        baseUrl: opts.baseUrl,
+        project: opts.vertexProject,
+        location: opts.vertexLocation ?? "global",
+      };
       this.tokens = express ? null : vertexTokenSource(opts.vertexAccessToken);
     }
   }
@@ -160,7 +166,10 @@ export class GeminiEngine implements ImageEngine {
     }
     const out = interpretResponse(json, model);
     if (!out.ok) {
-      this.log.info({ event: "engine:gemini:content", taskId: req.taskId, reason: out.error.reason, ...summaryForLog(out.summary) }, out.error.message);
+      this.log.info(
+        { event: "engine:gemini:content", taskId: req.taskId, reason: out.error.reason, ...summaryForLog(out.summary) },
+        out.error.message,
+      );
       throw out.error;
     }
     this._healthy = true;
@@ -189,7 +198,8 @@ export class GeminiEngine implements ImageEngine {
       // The metadata server or token endpoint being unreachable is transient; missing or broken
       // credentials are not.
       const code = (err.cause as { code?: unknown } | undefined)?.code;
-      if (typeof code === "string" && /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|UND_ERR_)/.test(code)) throw networkError(err, model);
+      if (typeof code === "string" && /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|UND_ERR_)/.test(code))
+        throw networkError(err, model);
       this.markUnhealthy(err.message);
       throw new ProviderError("internal", err.message, { cause: err });
     }
@@ -207,7 +217,10 @@ export class GeminiEngine implements ImageEngine {
     } else if (c.unhealthy) {
       this.markUnhealthy(c.error.message);
     }
-    this.log.info({ event: "engine:gemini:http_error", taskId, model, status, reason: c.error.reason, retryable: c.error.retryable }, c.error.message);
+    this.log.info(
+      { event: "engine:gemini:http_error", taskId, model, status, reason: c.error.reason, retryable: c.error.retryable },
+      c.error.message,
+    );
     return c.error;
   }
 

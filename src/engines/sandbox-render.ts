@@ -101,7 +101,10 @@ function background(W: number, H: number, seed: Buffer): Sharp {
         const k = Math.exp(-(dx * dx + dy * dy) / (2 * b.r * b.r)) * 0.6;
         for (let c = 0; c < 3; c++) px[c] = px[c] * (1 - k) + b.color[c] * k;
       }
-      raw.set(px.map((n) => Math.round(n)), (y * gw + x) * 3);
+      raw.set(
+        px.map((n) => Math.round(n)),
+        (y * gw + x) * 3,
+      );
     }
   }
   return sharp(raw, { raw: { width: gw, height: gh, channels: 3 } }).resize(W, H, { fit: "fill", kernel: "cubic" });
@@ -159,10 +162,12 @@ async function thumbnailOverlays(o: RenderOptions, box: Box, gap: number, s: num
 
 function badgeSvg(size: number, n: number): string {
   const r = size / 2;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}">` +
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}">` +
     `<circle cx="${r}" cy="${r}" r="${r}" fill="#111111"/>` +
     `<text x="${r}" y="${r}" dy="0.35em" text-anchor="middle" font-family="${SANS}" font-weight="bold" ` +
-    `font-size="${Math.round(size * 0.6)}" fill="#ffd400">${n}</text></svg>`;
+    `font-size="${Math.round(size * 0.6)}" fill="#ffd400">${n}</text></svg>`
+  );
 }
 
 /**
@@ -208,19 +213,24 @@ function bannerSvg(W: number, h: number): string {
       return `<polygon points="${x},${h} ${x + step},${h} ${x + step + h},0 ${x + h},0" fill="#111111"/>`;
     }).join("") +
     `</svg>`;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}">` +
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}">` +
     `<rect width="100%" height="100%" fill="#111111"/>` +
-    stripes(0) + stripes(W - stripeW) +
+    stripes(0) +
+    stripes(W - stripeW) +
     `<text x="${W / 2}" y="${h / 2}" dy="0.36em" text-anchor="middle" font-family="${SANS}" font-weight="bold" ` +
-    `font-size="${font.toFixed(1)}" letter-spacing="${(font * 0.08).toFixed(1)}" fill="#ffd400">${BANNER_TEXT}</text></svg>`;
+    `font-size="${font.toFixed(1)}" letter-spacing="${(font * 0.08).toFixed(1)}" fill="#ffd400">${BANNER_TEXT}</text></svg>`
+  );
 }
 
 function footerSvg(W: number, h: number, caption: string): string {
   const font = h * 0.5;
   const columns = Math.floor((W - h) / (font * MONO_ADVANCE_EM));
   const line = truncateColumns(`sandbox placeholder · ${caption}`, columns);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}">` +
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}">` +
     `<rect width="100%" height="100%" fill="#111111" fill-opacity="0.75"/>` +
     `<text x="${h / 2}" y="${h / 2}" dy="0.35em" font-family="${MONO}" font-size="${font.toFixed(1)}" ` +
-    `fill="#e8e8e8">${xmlEscape(line)}</text></svg>`;
+    `fill="#e8e8e8">${xmlEscape(line)}</text></svg>`
+  );
 }

@@ -37,7 +37,9 @@ export function adcTokenSource(): AccessTokenSource {
       try {
         token = await (await client).getAccessToken();
       } catch (err) {
-        throw new VertexAuthError(`Vertex credentials unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new VertexAuthError(`Vertex credentials unavailable: ${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+        });
       }
       if (!token) throw new VertexAuthError("Vertex credentials returned no access token");
       return token;

@@ -69,7 +69,13 @@ export class FileService {
    * `size`: the exact length of a stream body when known (an upload staged on disk); lets the store
    * write it without part buffers (PutOptions.size).
    */
-  async saveUpload(input: { account: Account; uploadPath?: unknown; fileName?: unknown; body: Readable | Buffer; size?: number }): Promise<UploadResult> {
+  async saveUpload(input: {
+    account: Account;
+    uploadPath?: unknown;
+    fileName?: unknown;
+    body: Readable | Buffer;
+    size?: number;
+  }): Promise<UploadResult> {
     const { account } = input;
     let uploadPath: string;
     let requestedName: string | null;

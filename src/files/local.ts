@@ -66,7 +66,7 @@ export class LocalFileStore implements FileStore {
 
   async get(key: string): Promise<StoredObject | null> {
     const file = this.pathOf(key);
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(file, "r");
     } catch (err) {

@@ -189,7 +189,9 @@ export class S3FileStore implements FileStore {
       parts.push(slot);
       const id = uploadId;
       const sent = this.client
-        .send(new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: id, PartNumber, Body: part, ContentLength: part.length }))
+        .send(
+          new UploadPartCommand({ Bucket: this.bucket, Key, UploadId: id, PartNumber, Body: part, ContentLength: part.length }),
+        )
         .then((r) => {
           slot.ETag = r.ETag;
         });

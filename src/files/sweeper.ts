@@ -65,9 +65,9 @@ async function sweepOne(opts: SweepOptions, rec: FileRecord): Promise<void> {
  * Runs sweepExpiredFiles every intervalMs until the returned stop() is awaited. One sweep at a
  * time; the timer does not keep the process alive.
  */
-export function startFileSweeper(
-  opts: Omit<SweepOptions, "now"> & { clock: { now(): number }; intervalMs: number },
-): { stop(): Promise<void> } {
+export function startFileSweeper(opts: Omit<SweepOptions, "now"> & { clock: { now(): number }; intervalMs: number }): {
+  stop(): Promise<void>;
+} {
   let current: Promise<void> | null = null;
   let stopped = false;
   const timer = setInterval(() => {

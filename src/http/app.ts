@@ -77,7 +77,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // https and /docs stays blank. Swagger UI also injects a <style> element, which `style-src`
     // without 'unsafe-inline' blocks (a console error on every load).
     transformStaticCSP: (header: string) =>
-      header.replace(/\s*upgrade-insecure-requests;?/, "").replace("style-src 'self' https:", "style-src 'self' 'unsafe-inline' https:"),
+      header
+        .replace(/\s*upgrade-insecure-requests;?/, "")
+        .replace("style-src 'self' https:", "style-src 'self' 'unsafe-inline' https:"),
   });
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());

@@ -25,7 +25,8 @@ export function envelopeOf(req: FastifyRequest): Envelope {
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) => {
     const envelope = envelopeOf(req);
-    if (err instanceof KieError) return sendError(reply, envelope === "upload" ? "kie" : envelope, err.def, { retryAfter: err.retryAfter });
+    if (err instanceof KieError)
+      return sendError(reply, envelope === "upload" ? "kie" : envelope, err.def, { retryAfter: err.retryAfter });
     if (err instanceof UploadError) return sendError(reply, "upload", err.def);
     if (err instanceof PeelApiError) {
       return reply.code(err.status).send({ error: { code: err.code, message: err.message, requestId: req.id } });
@@ -34,18 +35,23 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     const status = (err as FastifyError).statusCode;
     if (code === "FST_ERR_CTP_BODY_TOO_LARGE" || code === "FST_REQ_FILE_TOO_LARGE" || code === "FST_FILES_LIMIT") {
       if (envelope === "upload") return sendError(reply, "upload", UPLOAD_ERRORS.too_large);
-      if (envelope === "peel") return reply.code(413).send({ error: { code: "body_too_large", message: "Request body is too large", requestId: req.id } });
+      if (envelope === "peel")
+        return reply
+          .code(413)
+          .send({ error: { code: "body_too_large", message: "Request body is too large", requestId: req.id } });
       return sendError(reply, "kie", KIE_ERRORS.body_too_large);
     }
     if (status && status >= 400 && status < 500) {
       // Malformed multipart, bad content length, unsupported media type...: the client's fault.
       if (envelope === "upload") return sendError(reply, "upload", UPLOAD_ERRORS.missing_file);
-      if (envelope === "peel") return reply.code(status).send({ error: { code: "bad_request", message: err.message, requestId: req.id } });
+      if (envelope === "peel")
+        return reply.code(status).send({ error: { code: "bad_request", message: err.message, requestId: req.id } });
       return sendError(reply, "kie", KIE_ERRORS.body_not_object);
     }
     req.log.error({ err, reqId: req.id, method: req.method, url: req.url.split("?")[0] }, "unhandled error");
     if (envelope === "upload") return sendError(reply, "upload", UPLOAD_ERRORS.internal);
-    if (envelope === "peel") return reply.code(500).send({ error: { code: "internal", message: "Internal server error", requestId: req.id } });
+    if (envelope === "peel")
+      return reply.code(500).send({ error: { code: "internal", message: "Internal server error", requestId: req.id } });
     return sendError(reply, "kie", KIE_ERRORS.internal);
   });
 

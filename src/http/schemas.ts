@@ -18,12 +18,18 @@ const StringEnum = (values: readonly string[], opts: { default?: string | null }
 
 function inputSchema(m: ModelSpec): TSchema {
   const props: Record<string, TSchema> = {
-    prompt: Type.String({ minLength: 1, maxLength: m.promptMax, description: `1–${m.promptMax} characters; not only whitespace` }),
+    prompt: Type.String({
+      minLength: 1,
+      maxLength: m.promptMax,
+      description: `1–${m.promptMax} characters; not only whitespace`,
+    }),
   };
   if (m.imageField) {
     props[m.imageField] = m.imageRequired
       ? Type.Array(Url, { minItems: 1, maxItems: m.imageMax, description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` })
-      : Type.Optional(Type.Array(Url, { maxItems: m.imageMax, default: [], description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` }));
+      : Type.Optional(
+          Type.Array(Url, { maxItems: m.imageMax, default: [], description: `JPEG/PNG/WebP URLs, at most ${m.imageMax}` }),
+        );
   }
   props[m.ratioField] = Type.Optional(StringEnum(m.ratios, { default: m.ratioDefault }));
   if (m.resolutions) {
@@ -39,7 +45,7 @@ export const CreateTaskBodySchema = Type.Union(
     Type.Object(
       {
         model: Type.Literal(m.id),
-        callBackUrl: Type.Optional(Type.Union([Url, Type.Null()], { description: "absent, null or \"\" → no callback" })),
+        callBackUrl: Type.Optional(Type.Union([Url, Type.Null()], { description: 'absent, null or "" → no callback' })),
         input: inputSchema(m),
       },
       { title: m.id, description: m.summary, additionalProperties: true },
@@ -57,7 +63,7 @@ export const RecordInfoSchema = Type.Object({
   model: Type.String(),
   state: StringEnum(["waiting", "queuing", "generating", "success", "fail"]),
   param: Type.String({ description: "JSON text of the createTask body as received" }),
-  resultJson: Type.String({ description: "JSON text {\"resultUrls\":[...]} on success, else \"\"" }),
+  resultJson: Type.String({ description: 'JSON text {"resultUrls":[...]} on success, else ""' }),
   failCode: Type.String(),
   failMsg: Type.String(),
   costTime: Type.Integer(),

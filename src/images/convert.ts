@@ -40,19 +40,13 @@ export async function imageDimensions(bytes: Buffer): Promise<{ width: number; h
  * trusted from a label), else a conversion — JPEG q90 (alpha flattened onto white, since JPEG has
  * no alpha channel) or PNG at sharp's default compression. Throws on bytes sharp cannot decode.
  */
-export async function encodeAs(
-  bytes: Buffer,
-  format: OutputFormat,
-): Promise<{ bytes: Buffer; width: number; height: number }> {
+export async function encodeAs(bytes: Buffer, format: OutputFormat): Promise<{ bytes: Buffer; width: number; height: number }> {
   const sniffed = sniffImage(bytes);
   if (sniffed === null) throw new Error("encodeAs: not a PNG, JPEG or WebP image");
   if (sniffed === format) return { bytes, ...(await imageDimensions(bytes)) };
 
   const img = openImage(bytes);
-  const out =
-    format === "jpeg"
-      ? img.flatten({ background: "#ffffff" }).jpeg(JPEG_OPTIONS)
-      : img.png();
+  const out = format === "jpeg" ? img.flatten({ background: "#ffffff" }).jpeg(JPEG_OPTIONS) : img.png();
   const { data, info } = await out.toBuffer({ resolveWithObject: true });
   return { bytes: data, width: info.width, height: info.height };
 }

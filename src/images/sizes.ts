@@ -13,33 +13,70 @@ const size = (width: number, height: number): Size => ({ width, height });
 
 /** The 10 concrete ratios of gemini-3-pro-image, in gemini-notes §4 order. */
 export const PRO_RATIOS: readonly string[] = Object.freeze([
-  "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
+  "1:1",
+  "2:3",
+  "3:2",
+  "3:4",
+  "4:3",
+  "4:5",
+  "5:4",
+  "9:16",
+  "16:9",
+  "21:9",
 ]);
 
 /** gemini-3-pro-image (gemini-notes §5). */
 const PRO_SIZES: Record<Resolution, SizeTable> = {
   "1K": {
-    "1:1": size(1024, 1024), "2:3": size(848, 1264), "3:2": size(1264, 848), "3:4": size(896, 1200),
-    "4:3": size(1200, 896), "4:5": size(928, 1152), "5:4": size(1152, 928), "9:16": size(768, 1376),
-    "16:9": size(1376, 768), "21:9": size(1584, 672),
+    "1:1": size(1024, 1024),
+    "2:3": size(848, 1264),
+    "3:2": size(1264, 848),
+    "3:4": size(896, 1200),
+    "4:3": size(1200, 896),
+    "4:5": size(928, 1152),
+    "5:4": size(1152, 928),
+    "9:16": size(768, 1376),
+    "16:9": size(1376, 768),
+    "21:9": size(1584, 672),
   },
   "2K": {
-    "1:1": size(2048, 2048), "2:3": size(1696, 2528), "3:2": size(2528, 1696), "3:4": size(1792, 2400),
-    "4:3": size(2400, 1792), "4:5": size(1856, 2304), "5:4": size(2304, 1856), "9:16": size(1536, 2752),
-    "16:9": size(2752, 1536), "21:9": size(3168, 1344),
+    "1:1": size(2048, 2048),
+    "2:3": size(1696, 2528),
+    "3:2": size(2528, 1696),
+    "3:4": size(1792, 2400),
+    "4:3": size(2400, 1792),
+    "4:5": size(1856, 2304),
+    "5:4": size(2304, 1856),
+    "9:16": size(1536, 2752),
+    "16:9": size(2752, 1536),
+    "21:9": size(3168, 1344),
   },
   "4K": {
-    "1:1": size(4096, 4096), "2:3": size(3392, 5056), "3:2": size(5056, 3392), "3:4": size(3584, 4800),
-    "4:3": size(4800, 3584), "4:5": size(3712, 4608), "5:4": size(4608, 3712), "9:16": size(3072, 5504),
-    "16:9": size(5504, 3072), "21:9": size(6336, 2688),
+    "1:1": size(4096, 4096),
+    "2:3": size(3392, 5056),
+    "3:2": size(5056, 3392),
+    "3:4": size(3584, 4800),
+    "4:3": size(4800, 3584),
+    "4:5": size(3712, 4608),
+    "5:4": size(4608, 3712),
+    "9:16": size(3072, 5504),
+    "16:9": size(5504, 3072),
+    "21:9": size(6336, 2688),
   },
 };
 
 /** gemini-2.5-flash-image: one ~1 MP size per ratio (gemini-notes §5). */
 const FLASH_SIZES: SizeTable = {
-  "1:1": size(1024, 1024), "2:3": size(832, 1248), "3:2": size(1248, 832), "3:4": size(864, 1184),
-  "4:3": size(1184, 864), "4:5": size(896, 1152), "5:4": size(1152, 896), "9:16": size(768, 1344),
-  "16:9": size(1344, 768), "21:9": size(1536, 672),
+  "1:1": size(1024, 1024),
+  "2:3": size(832, 1248),
+  "3:2": size(1248, 832),
+  "3:4": size(864, 1184),
+  "4:3": size(1184, 864),
+  "4:5": size(896, 1152),
+  "5:4": size(1152, 896),
+  "9:16": size(768, 1344),
+  "16:9": size(1344, 768),
+  "21:9": size(1536, 672),
 };
 
 /** nano-banana-2's ratios beyond the pro set (kie-contract Appendix A). */
@@ -92,8 +129,7 @@ export function ratiosOf(model: string): readonly string[] {
  */
 export function outputSize(model: string, aspectRatio: string, resolution: Resolution | null): Size {
   const family = familyOf(model);
-  const bad = (): Error =>
-    new Error(`outputSize: unsupported combination ${model} / ${aspectRatio} / ${resolution ?? "null"}`);
+  const bad = (): Error => new Error(`outputSize: unsupported combination ${model} / ${aspectRatio} / ${resolution ?? "null"}`);
   if (family === null || !ratiosOf(model).includes(aspectRatio)) throw bad();
 
   let found: Size | undefined;
@@ -114,9 +150,7 @@ export function outputSize(model: string, aspectRatio: string, resolution: Resol
 function nb2Size(ratio: string, resolution: Resolution): Size | undefined {
   // For the ratios it shares with pro, nano-banana-2 uses pro's table: gemini-notes documents no
   // separate table for gemini-3.1-flash-image.
-  return (NB2_EXTRA_RATIOS as readonly string[]).includes(ratio)
-    ? derivedSize(ratio, resolution)
-    : PRO_SIZES[resolution][ratio];
+  return (NB2_EXTRA_RATIOS as readonly string[]).includes(ratio) ? derivedSize(ratio, resolution) : PRO_SIZES[resolution][ratio];
 }
 
 function parseRatio(ratio: string): { w: number; h: number } {

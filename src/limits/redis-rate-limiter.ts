@@ -28,7 +28,10 @@ export class RedisRateLimiter implements RateLimiter {
   private redis: Redis;
   private seq = 0;
 
-  constructor(url: string, private prefix = "peel:rl:") {
+  constructor(
+    url: string,
+    private prefix = "peel:rl:",
+  ) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
     this.redis.defineCommand("peelHit", { numberOfKeys: 1, lua: SCRIPT });
   }

@@ -12,17 +12,45 @@ import type { LookupAddress, LookupOptions } from "node:dns";
 
 const BLOCKED = new BlockList();
 for (const [net, bits] of [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16],
-  ["172.16.0.0", 12], ["192.0.0.0", 24], ["192.0.2.0", 24], ["192.88.99.0", 24], ["192.168.0.0", 16],
-  ["198.18.0.0", 15], ["198.51.100.0", 24], ["203.0.113.0", 24], ["224.0.0.0", 4], ["240.0.0.0", 4],
-] as const) BLOCKED.addSubnet(net, bits, "ipv4");
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.0.2.0", 24],
+  ["192.88.99.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["198.51.100.0", 24],
+  ["203.0.113.0", 24],
+  ["224.0.0.0", 4],
+  ["240.0.0.0", 4],
+] as const)
+  BLOCKED.addSubnet(net, bits, "ipv4");
 for (const [net, bits] of [
-  ["::", 128], ["::1", 128], ["64:ff9b::", 96], ["64:ff9b:1::", 48], ["100::", 64], ["2001:db8::", 32],
-  ["fc00::", 7], ["fe80::", 10], ["fec0::", 10], ["ff00::", 8],
-] as const) BLOCKED.addSubnet(net, bits, "ipv6");
+  ["::", 128],
+  ["::1", 128],
+  ["64:ff9b::", 96],
+  ["64:ff9b:1::", 48],
+  ["100::", 64],
+  ["2001:db8::", 32],
+  ["fc00::", 7],
+  ["fe80::", 10],
+  ["fec0::", 10],
+  ["ff00::", 8],
+] as const)
+  BLOCKED.addSubnet(net, bits, "ipv6");
 
 /** Host names that are never fetched whatever they resolve to (cloud metadata, localhost). */
-const BLOCKED_NAMES = [/^localhost$/i, /\.localhost$/i, /^metadata\.google\.internal$/i, /^metadata$/i, /^instance-data(\.ec2\.internal)?$/i];
+const BLOCKED_NAMES = [
+  /^localhost$/i,
+  /\.localhost$/i,
+  /^metadata\.google\.internal$/i,
+  /^metadata$/i,
+  /^instance-data(\.ec2\.internal)?$/i,
+];
 
 export class AddressPolicy {
   private allowNames = new Set<string>();
@@ -63,7 +91,10 @@ export class AddressPolicy {
    */
   isUrlHostAllowed(url: URL): boolean {
     // A trailing dot ("localhost.") names the same host; strip it so the name rules still apply.
-    const host = url.hostname.replace(/^\[|\]$/g, "").replace(/\.+$/, "").toLowerCase();
+    const host = url.hostname
+      .replace(/^\[|\]$/g, "")
+      .replace(/\.+$/, "")
+      .toLowerCase();
     if (this.allowNames.has(host)) return true;
     if (isIP(host)) return this.isAddressAllowed(host);
     return !BLOCKED_NAMES.some((re) => re.test(host));

@@ -126,7 +126,10 @@ export class GuardedClient {
           }
           next = this.checkUrl(next.href);
           // Fetch standard, HTTP-redirect fetch step 12: 303 (and 301/302 after POST) become GET.
-          if ((res.statusCode === 303 && method !== "HEAD") || ((res.statusCode === 301 || res.statusCode === 302) && method === "POST")) {
+          if (
+            (res.statusCode === 303 && method !== "HEAD") ||
+            ((res.statusCode === 301 || res.statusCode === 302) && method === "POST")
+          ) {
             method = "GET";
             body = undefined;
             headers = dropHeaders(headers, ["content-type", "content-length"]);
@@ -168,13 +171,21 @@ export class GuardedClient {
     } catch (cause) {
       throw new OutboundError("bad_url", `not an absolute URL: ${JSON.stringify(raw)}`, { cause });
     }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new OutboundError("bad_url", `scheme ${u.protocol} is not http(s)`);
+    if (u.protocol !== "http:" && u.protocol !== "https:")
+      throw new OutboundError("bad_url", `scheme ${u.protocol} is not http(s)`);
     if (u.username || u.password) throw new OutboundError("bad_url", "credentials in URLs are not accepted");
     if (!this.policy.isUrlHostAllowed(u)) throw new OutboundError("blocked", `outbound address refused by policy: ${u.hostname}`);
     return u;
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, body: string | Buffer | undefined, signal: AbortSignal, timeoutMs: number) {
+  private send(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: string | Buffer | undefined,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ) {
     return this.agent.request({
       origin: url.origin,
       path: url.pathname + url.search,
@@ -201,7 +212,10 @@ const sharedList: { policy: AddressPolicy; connectTimeoutMs: number; client: Gua
 
 function sharedClient(policy: AddressPolicy, connectTimeoutMs: number): GuardedClient {
   let byTimeout = shared.get(policy);
-  if (!byTimeout) shared.set(policy, (byTimeout = new Map()));
+  if (!byTimeout) {
+    byTimeout = new Map();
+    shared.set(policy, byTimeout);
+  }
   let client = byTimeout.get(connectTimeoutMs);
   if (!client) {
     client = new GuardedClient(policy, { connectTimeoutMs });
@@ -301,7 +315,7 @@ function translate(err: unknown, signal: AbortSignal): unknown {
   if (err instanceof OutboundError) return err;
   if (signal.aborted) {
     const reason: unknown = signal.reason;
-    return reason instanceof OutboundError ? reason : reason ?? err;
+    return reason instanceof OutboundError ? reason : (reason ?? err);
   }
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;

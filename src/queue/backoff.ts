@@ -14,7 +14,11 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 2000, factor: 4, capMs: 60_000 };
 
 /** Delay before attempt `attempt + 1`, after `attempt` (1-based) failed. Full jitter: U(0, ceiling]. */
-export function backoffDelay(attempt: number, opts: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  opts: BackoffOptions = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(opts.capMs, opts.baseMs * opts.factor ** Math.max(0, attempt - 1));
   return Math.max(1, Math.round(ceiling * random()));
 }

@@ -189,14 +189,28 @@ export class TaskWorker {
         abort.signal,
       );
       if (abort.signal.aborted && (abort.signal.reason as RunAbort)?.why === "lease_lost") return;
-      const url = await this.o.files.saveResult({ accountId: task.accountId, taskId: task.id, bytes: image.bytes, format: image.format });
+      const url = await this.o.files.saveResult({
+        accountId: task.accountId,
+        taskId: task.id,
+        bytes: image.bytes,
+        format: image.format,
+      });
       const now = clock.now();
       const settled = await store.completeTask(
         { taskId: task.id, workerId: this.workerId, now, resultUrls: [url] },
         await this.settlementHook(task, now),
       );
       if (settled) {
-        log.info({ event: "task:success", attempt, width: image.width, height: image.height, costTime: now - (settled.generatingSince ?? now) }, "task succeeded");
+        log.info(
+          {
+            event: "task:success",
+            attempt,
+            width: image.width,
+            height: image.height,
+            costTime: now - (settled.generatingSince ?? now),
+          },
+          "task succeeded",
+        );
         this.o.onSettled?.();
       }
     } catch (err) {
@@ -209,7 +223,8 @@ export class TaskWorker {
   /** The one place a failed run is released: retry later, fail, or leave it (lease lost). */
   private async release(task: TaskRecord, attempt: number, err: unknown, signal: AbortSignal, log: Logger): Promise<void> {
     const { store, clock } = this.o;
-    const why = signal.aborted && signal.reason instanceof RunAbort ? signal.reason.why : err instanceof RunAbort ? err.why : null;
+    const why =
+      signal.aborted && signal.reason instanceof RunAbort ? signal.reason.why : err instanceof RunAbort ? err.why : null;
     if (why === "lease_lost") {
       log.warn({ event: "task:lease:lost" }, "lease lost; another worker owns the task");
       return;
@@ -227,7 +242,10 @@ export class TaskWorker {
       if (plan.again) {
         const delay = plan.delayMs;
         if (now + delay < task.deadline) {
-          log.warn({ event: "task:attempt:retry", attempt, reason: err.reason, status: err.status, delayMs: delay, err: err.message }, "retrying");
+          log.warn(
+            { event: "task:attempt:retry", attempt, reason: err.reason, status: err.status, delayMs: delay, err: err.message },
+            "retrying",
+          );
           await store.releaseForRetry(task.id, this.workerId, now + delay, now);
           return;
         }

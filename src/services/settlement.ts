@@ -7,7 +7,11 @@ import type { SettlementHook } from "../store/store.js";
  * Builds the outbox row for a task that just settled. The store calls it inside the settling
  * transaction, so the callback is recorded together with the terminal state (kie-contract §7.1).
  */
-export function callbackOnSettle(opts: { account: Pick<Account, "unmetered"> | null; unmeteredBalance: number; now: number }): SettlementHook {
+export function callbackOnSettle(opts: {
+  account: Pick<Account, "unmetered"> | null;
+  unmeteredBalance: number;
+  now: number;
+}): SettlementHook {
   return (task, remainedCredits) => {
     if (!task.callbackUrl) return null;
     const remained = opts.account?.unmetered ? opts.unmeteredBalance : remainedCredits;

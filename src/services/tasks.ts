@@ -82,7 +82,9 @@ export async function createTask(
     case "insufficient_credits":
       throw new KieError("insufficient_credits");
     case "cap_exceeded":
-      throw new KieError(`cap_${outcome.window}`, { retryAfter: await retryAfterForCap(ctx, principal, outcome.window, price, now) });
+      throw new KieError(`cap_${outcome.window}`, {
+        retryAfter: await retryAfterForCap(ctx, principal, outcome.window, price, now),
+      });
   }
 }
 
@@ -149,4 +151,3 @@ export async function cancelTask(ctx: AppContext, principal: Principal, taskId: 
 function sha256(s: string): string {
   return createHash("sha256").update(s).digest("hex");
 }
-

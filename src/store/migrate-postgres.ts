@@ -39,7 +39,7 @@ export async function migratePostgres(
     }
   };
   const latest = async (): Promise<number> =>
-    ((await client.query<{ id: number | null }>("SELECT MAX(id) AS id FROM schema_migrations")).rows[0].id ?? 0);
+    (await client.query<{ id: number | null }>("SELECT MAX(id) AS id FROM schema_migrations")).rows[0].id ?? 0;
 
   try {
     await locked(async () => {

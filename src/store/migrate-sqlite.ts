@@ -56,9 +56,7 @@ export function migrateSqlite(
 
 /** The schema version recorded in the ledger (0 for an empty database). */
 export function schemaVersion(db: BetterSqlite3.Database): number {
-  const exists = db
-    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
-    .get();
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
   if (!exists) return 0;
   return (db.prepare("SELECT MAX(id) AS id FROM schema_migrations").get() as { id: number | null }).id ?? 0;
 }

@@ -20,12 +20,7 @@ import type {
  * than one row does so atomically. Times are ms since the epoch and are always passed in, so tests
  * can drive a controllable clock.
  */
-export interface Store
-  extends AccountStore,
-    TaskStore,
-    DeliveryStore,
-    FileRecordStore,
-    SwitchStore {
+export interface Store extends AccountStore, TaskStore, DeliveryStore, FileRecordStore, SwitchStore {
   /** Applies pending numbered migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -207,7 +202,13 @@ export interface TaskStore {
    * null when it never will (the price alone exceeds the cap). Backends without it: callers fall
    * back to the window's length.
    */
-  usageFreedAt?(opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number }): Promise<number | null>;
+  usageFreedAt?(opts: {
+    keyId: string;
+    window: "hourly" | "daily";
+    cap: number;
+    price: number;
+    now: number;
+  }): Promise<number | null>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,10 +233,7 @@ export interface DeliveryStore {
    * Records one attempt and moves the delivery: `delivered`, `stopped` (410), `failed` (schedule
    * exhausted) or back to `pending` with attempt.nextAttemptAt. Releases the lease.
    */
-  recordDeliveryAttempt(
-    attempt: DeliveryAttempt,
-    outcome: Exclude<DeliveryState, "pending"> | "retry",
-  ): Promise<void>;
+  recordDeliveryAttempt(attempt: DeliveryAttempt, outcome: Exclude<DeliveryState, "pending"> | "retry"): Promise<void>;
   getDelivery(id: string): Promise<Delivery | null>;
   listDeliveries(opts: {
     accountId?: string;

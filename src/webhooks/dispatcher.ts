@@ -91,7 +91,6 @@ const defaultLogger: DispatcherLogger = {
   error: (obj, msg) => console.error(msg, obj),
 };
 
-
 export class DeliveryDispatcher {
   private readonly o: Required<Omit<DispatcherOptions, "random" | "userAgent">> & Pick<DispatcherOptions, "random" | "userAgent">;
   private readonly client: GuardedClient;
@@ -189,7 +188,14 @@ export class DeliveryDispatcher {
     const webhookId = newId("msg");
     const res = await this.post({ url: input.url, accountId: input.accountId, payload, webhookId, taskId: null });
     const outcome = isSuccess(res.statusCode) ? "delivered" : res.statusCode === 410 ? "stopped" : "failed";
-    return { webhookId, statusCode: res.statusCode, latencyMs: Math.round(res.latencyMs), error: res.error, outcome, nextAttemptAt: null };
+    return {
+      webhookId,
+      statusCode: res.statusCode,
+      latencyMs: Math.round(res.latencyMs),
+      error: res.error,
+      outcome,
+      nextAttemptAt: null,
+    };
   }
 
   private async loop(): Promise<void> {
@@ -301,15 +307,20 @@ export class DeliveryDispatcher {
 
   /** Sends with the per-origin slot `release` already held (post releases it), then records. */
   private async deliver(d: Delivery, origin: string, release: () => void): Promise<void> {
-    const res = await this.post({ url: d.url, accountId: d.accountId, payload: d.payload, webhookId: d.webhookId, taskId: d.taskId }, release);
+    const res = await this.post(
+      { url: d.url, accountId: d.accountId, payload: d.payload, webhookId: d.webhookId, taskId: d.taskId },
+      release,
+    );
     this.pacer.observe(origin, res.latencyMs, this.o.clock.now());
     const attemptNumber = await this.attemptNumber(d);
     const endedAt = this.o.clock.now();
     let outcome: DeliveryAttemptResult["outcome"];
     let nextAttemptAt: number | null = null;
     if (isSuccess(res.statusCode)) outcome = "delivered";
-    else if (res.statusCode === 410) outcome = "stopped"; // the receiver asked us to stop for good
-    else if (res.permanent) outcome = "failed"; // policy/URL will not change by waiting; replay after fixing
+    else if (res.statusCode === 410)
+      outcome = "stopped"; // the receiver asked us to stop for good
+    else if (res.permanent)
+      outcome = "failed"; // policy/URL will not change by waiting; replay after fixing
     else {
       const delay = nextAttemptDelay(attemptNumber, { retryAfterMs: res.retryAfterMs, random: this.o.random });
       if (delay === null) outcome = "failed";
@@ -329,15 +340,19 @@ export class DeliveryDispatcher {
     };
     await this.o.store.recordDeliveryAttempt(attempt, outcome);
     const log = outcome === "delivered" ? this.o.logger.info : this.o.logger.warn;
-    log.call(this.o.logger, {
-      event: `webhook:delivery:${outcome}`,
-      deliveryId: d.id,
-      taskId: d.taskId,
-      attempt: attemptNumber,
-      statusCode: res.statusCode,
-      error: res.error,
-      nextAttemptAt,
-    }, `callback ${outcome}`);
+    log.call(
+      this.o.logger,
+      {
+        event: `webhook:delivery:${outcome}`,
+        deliveryId: d.id,
+        taskId: d.taskId,
+        attempt: attemptNumber,
+        statusCode: res.statusCode,
+        error: res.error,
+        nextAttemptAt,
+      },
+      `callback ${outcome}`,
+    );
   }
 
   /**

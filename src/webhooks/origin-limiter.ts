@@ -129,7 +129,10 @@ export class DeferralPacer {
       for (const [o, p] of this.origins) if (Math.max(p.tail, p.seenAt) < now - 60_000) this.origins.delete(o);
     }
     let s = this.origins.get(origin);
-    if (!s) this.origins.set(origin, (s = { tail: now, sendMs: null, seenAt: now }));
+    if (!s) {
+      s = { tail: now, sendMs: null, seenAt: now };
+      this.origins.set(origin, s);
+    }
     s.seenAt = now;
     return s;
   }

@@ -124,4 +124,3 @@ export function isSuccess(status: number | null): boolean {
 function firstHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
-

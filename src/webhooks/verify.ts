@@ -56,12 +56,7 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
  * object; the task id is read where kie clients read it (data.taskId, data.task_id, taskId).
  * Note the body itself is not signed: prefer `verifyStandardWebhook` where you can.
  */
-export function verifyKieSignature(
-  body: unknown,
-  headers: HeaderBag,
-  hmacKey: string,
-  opts: VerifyOptions = {},
-): boolean {
+export function verifyKieSignature(body: unknown, headers: HeaderBag, hmacKey: string, opts: VerifyOptions = {}): boolean {
   let parsed: unknown = body;
   if (typeof body === "string" || Buffer.isBuffer(body)) {
     try {

@@ -38,7 +38,14 @@ test("accounts, keys, credits and the ledger through the admin API", async (t) =
   const shown = await admin(peel, "GET", `/admin/v1/accounts/${accountId}`);
   assert.equal(shown.json.data.balance, 36);
   const ledger = (await admin(peel, "GET", `/admin/v1/accounts/${accountId}/ledger`)).json.data;
-  assert.deepEqual(ledger.map((e: any) => [e.kind, e.amount, e.taskId]), [["hold", -18, task], ["grant", 14, null], ["grant", 40, null]]);
+  assert.deepEqual(
+    ledger.map((e: any) => [e.kind, e.amount, e.taskId]),
+    [
+      ["hold", -18, task],
+      ["grant", 14, null],
+      ["grant", 40, null],
+    ],
+  );
   const one = (await admin(peel, "GET", `/admin/v1/accounts/${accountId}/ledger?taskId=${task}`)).json.data;
   assert.equal(one.length, 1);
   // a manual debit is a negative grant
@@ -51,7 +58,10 @@ test("accounts, keys, credits and the ledger through the admin API", async (t) =
   const missing = await admin(peel, "POST", "/admin/v1/accounts/acc_nope/credits", { amount: 5 });
   assert.equal(missing.status, 404);
   assert.equal(missing.json.error.code, "account_not_found");
-  assert.equal((await admin(peel, "PATCH", `/admin/v1/keys/${k.json.data.apiKey.id}`, { limits: { createMax: -1 } })).status, 400);
+  assert.equal(
+    (await admin(peel, "PATCH", `/admin/v1/keys/${k.json.data.apiKey.id}`, { limits: { createMax: -1 } })).status,
+    400,
+  );
 
   // the task is visible to the operator with its price
   const rec = await admin(peel, "GET", `/admin/v1/tasks/${task}`);

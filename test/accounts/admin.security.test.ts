@@ -24,7 +24,11 @@ async function call(peel: TestPeel, method: string, path: string, authorization?
   if (authorization !== undefined) headers.authorization = authorization;
   const hasBody = method !== "GET" && method !== "DELETE";
   if (hasBody) headers["content-type"] = "application/json";
-  const res = await fetch(peel.url + path, { method, headers, body: hasBody ? JSON.stringify({ on: true, amount: 5, name: "x" }) : undefined });
+  const res = await fetch(peel.url + path, {
+    method,
+    headers,
+    body: hasBody ? JSON.stringify({ on: true, amount: 5, name: "x" }) : undefined,
+  });
   return { status: res.status, json: (await res.json().catch(() => null)) as any };
 }
 
@@ -36,7 +40,16 @@ test("every admin route refuses no token, a wrong token and an API key with 401"
   const creditsBefore = await peel.runtime.store.getBalance(peel.account.id);
 
   for (const { method, path } of routes) {
-    for (const auth of [undefined, `Bearer ${peel.key}`, peel.key, "Bearer wrong", `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN]) {
+    for (const auth of [
+      undefined,
+      `Bearer ${peel.key}`,
+      peel.key,
+      "Bearer wrong",
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${TOKEN}`,
+      TOKEN,
+    ]) {
       const r = await call(peel, method, path, auth);
       assert.equal(r.status, 401, `${method} ${path} with ${auth === undefined ? "no auth" : auth.slice(0, 12)}`);
       assert.equal(r.json?.error?.code, "unauthorized");

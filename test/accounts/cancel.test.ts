@@ -34,7 +34,10 @@ test("a task that is not generating yet fails at once with `canceled`, is releas
   assert.equal(await credit(peel), 1000 - 18);
   assert.deepEqual(
     (await ledger(peel, peel.account.id)).filter((e) => e.taskId === q).map((e) => [e.kind, e.amount]),
-    [["hold", -18], ["release", 18]],
+    [
+      ["hold", -18],
+      ["release", 18],
+    ],
   );
   assert.ok(!engine.started.includes(q), "the engine never saw the canceled task");
 
@@ -68,7 +71,10 @@ test("a waiting task (no worker) is canceled; concurrent cancels release exactly
   assert.ok(all.every((r) => r.json.code === 200 && r.json.data.failCode === "canceled"));
   assert.equal(await credit(peel), 1000);
   const entries = (await ledger(peel, peel.account.id)).filter((e) => e.taskId === id);
-  assert.deepEqual(entries.map((e) => e.kind), ["hold", "release"]);
+  assert.deepEqual(
+    entries.map((e) => e.kind),
+    ["hold", "release"],
+  );
   // the playground alias works too
   const id2 = (await create(peel)).json.data.taskId;
   const viaAlias = await peel.api("POST", "/api/v1/playground/cancel", { taskId: id2 });

@@ -67,8 +67,14 @@ async function scenario(peel: TestPeel, cli: (...args: string[]) => Promise<Run>
   ]);
   assert.equal(granted.balance, 1000 - 18 + 250);
   assert.equal(granted.entry.kind, "grant");
-  assert.deepEqual(keys.map((k: any) => k.id), [keyId]);
-  assert.ok(keys.every((k: any) => k.hash === undefined), "no hashes in the listing");
+  assert.deepEqual(
+    keys.map((k: any) => k.id),
+    [keyId],
+  );
+  assert.ok(
+    keys.every((k: any) => k.hash === undefined),
+    "no hashes in the listing",
+  );
   assert.ok(accounts.some((a: any) => a.id === accountId && a.name === "cli-user"));
   assert.equal(on.maintenance, true);
   assert.ok(fourK.disabledModels.includes("feature:4K"));
@@ -86,7 +92,11 @@ async function scenario(peel: TestPeel, cli: (...args: string[]) => Promise<Run>
   assert.deepEqual(shown, { balance: 1232, unmetered: false });
   assert.deepEqual(
     ledger.map((e: any) => [e.kind, e.amount, e.note]),
-    [["grant", 250, "bonus"], ["hold", -18, null], ["grant", 1000, "initial credits"]],
+    [
+      ["grant", 250, "bonus"],
+      ["hold", -18, null],
+      ["grant", 1000, "initial credits"],
+    ],
   );
   assert.equal(off.maintenance, false);
   assert.deepEqual(model.disabledModels.sort(), ["feature:4K", "nano-banana-pro"]);

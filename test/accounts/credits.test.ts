@@ -2,7 +2,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startPeel } from "../helpers/harness.js";
 import { FakeReceiver } from "../fakes/receiver.js";
-import { body, cancel, create, credit, failingEngine, ledger, ledgerSum, record, ScriptedEngine, waitFor, waitForState } from "./helpers.js";
+import {
+  body,
+  cancel,
+  create,
+  credit,
+  failingEngine,
+  ledger,
+  ledgerSum,
+  record,
+  ScriptedEngine,
+  waitFor,
+  waitForState,
+} from "./helpers.js";
 
 // Issue 1: the credit ledger. The balance is always the sum of the append-only ledger; a task's
 // price is held at create, captured on success, released in full on fail or cancel.
@@ -33,7 +45,10 @@ test("200 simultaneous createTask on an account with credit for 50 accept exactl
 
   assert.equal(await credit(peel, key), 0);
   const counts = await peel.runtime.store.countTasks({ accountId: account.id });
-  assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 50);
+  assert.equal(
+    Object.values(counts).reduce((a, b) => a + b, 0),
+    50,
+  );
   assert.equal(await ledgerSum(peel, account.id), 0);
   const entries = await ledger(peel, account.id);
   assert.equal(entries.filter((e) => e.kind === "hold").length, 50);
@@ -78,7 +93,10 @@ test("a failing engine leaves the balance unchanged (hold, then release in full)
   for (const id of ids) {
     const kinds = (await ledger(peel, peel.account.id)).filter((e) => e.taskId === id).map((e) => [e.kind, e.amount]);
     const price = id === ids[2] ? 24 : 18;
-    assert.deepEqual(kinds, [["hold", -price], ["release", price]]);
+    assert.deepEqual(kinds, [
+      ["hold", -price],
+      ["release", price],
+    ]);
   }
 });
 
@@ -94,7 +112,10 @@ test("retryable engine failures that use up the retries also release the hold", 
 
 test("mixed successes, failures and cancels end with balance = grants - captured prices", async (t) => {
   const engine = new ScriptedEngine({ slowMs: 10_000 });
-  const peel = await startPeel({ engine, env: { PEEL_WORKER_CONCURRENCY: "8", PEEL_MAX_RUNNING_PER_ACCOUNT: "8", PEEL_LEASE_MS: "600" } });
+  const peel = await startPeel({
+    engine,
+    env: { PEEL_WORKER_CONCURRENCY: "8", PEEL_MAX_RUNNING_PER_ACCOUNT: "8", PEEL_LEASE_MS: "600" },
+  });
   t.after(() => peel.close());
   const { key, account } = await peel.newKey({ credits: 300, limits: { createMax: 0 } });
   await peel.admin.grant(account.id, 200.5, "second grant");
@@ -123,7 +144,10 @@ test("mixed successes, failures and cancels end with balance = grants - captured
     recs.map((r) => r.state),
     [...Array(8).fill("success"), ...Array(7).fill("fail")],
   );
-  assert.deepEqual(recs.slice(12).map((r) => r.failCode), ["canceled", "canceled", "canceled"]);
+  assert.deepEqual(
+    recs.slice(12).map((r) => r.failCode),
+    ["canceled", "canceled", "canceled"],
+  );
   const captured = recs.reduce((s, r) => s + r.consumeCredits, 0);
   assert.equal(captured, 6 * 18 + 2 * 24);
   assert.equal(await credit(peel, key), grants - captured);
@@ -135,7 +159,11 @@ test("mixed successes, failures and cancels end with balance = grants - captured
     const mine = entries.filter((e) => e.taskId === id);
     const price = plan[i].res === "4K" ? 24 : 18;
     const settle = recs[i].state === "success" ? ["capture", 0] : ["release", price];
-    assert.deepEqual(mine.map((e) => [e.kind, e.amount]), [["hold", -price], settle], `ledger of ${plan[i].prompt}`);
+    assert.deepEqual(
+      mine.map((e) => [e.kind, e.amount]),
+      [["hold", -price], settle],
+      `ledger of ${plan[i].prompt}`,
+    );
   }
   // canceling again changes nothing
   for (const id of slow) assert.equal((await cancel(peel, id, key)).json.data.state, "fail");

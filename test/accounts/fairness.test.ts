@@ -15,7 +15,10 @@ async function flood(url: string, key: string, n: number): Promise<string[]> {
       }).then((r) => r.json() as Promise<any>),
     ),
   );
-  assert.ok(res.every((r) => r.code === 200), "every flood create accepted");
+  assert.ok(
+    res.every((r) => r.code === 200),
+    "every flood create accepted",
+  );
   return res.map((r) => r.data.taskId);
 }
 

@@ -46,7 +46,12 @@ export async function ledgerSum(peel: TestPeel, accountId: string): Promise<numb
 }
 
 /** Polls `fn` until it returns a truthy value (real time). */
-export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 10_000,
+  everyMs = 20,
+): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -58,15 +63,21 @@ export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeout
 
 /** Waits until a task is in `state` (read from the store, so no rate limit applies). */
 export function waitForState(peel: TestPeel, taskId: string, state: string, timeoutMs = 10_000) {
-  return waitFor(async () => {
-    const t = await peel.runtime.store.getTask(taskId);
-    return t?.state === state ? t : null;
-  }, `task ${taskId} in ${state}`, timeoutMs);
+  return waitFor(
+    async () => {
+      const t = await peel.runtime.store.getTask(taskId);
+      return t?.state === state ? t : null;
+    },
+    `task ${taskId} in ${state}`,
+    timeoutMs,
+  );
 }
 
 let tinyPng: Buffer | null = null;
 async function tiny(): Promise<Buffer> {
-  tinyPng ??= await sharp({ create: { width: 8, height: 8, channels: 3, background: "#c83" } }).png().toBuffer();
+  tinyPng ??= await sharp({ create: { width: 8, height: 8, channels: 3, background: "#c83" } })
+    .png()
+    .toBuffer();
   return tinyPng;
 }
 
@@ -91,7 +102,8 @@ export class ScriptedEngine implements ImageEngine {
     const p = req.prompt;
     if (p.startsWith("fail")) throw new ProviderError("prompt_blocked", "blocked by test", { retryable: false });
     if (p.startsWith("busy")) throw new ProviderError("upstream_busy", "busy by test", { retryable: true, retryAfterMs: 10 });
-    if (p.startsWith("later")) throw new ProviderError("upstream_busy", "busy by test", { retryable: true, retryAfterMs: 60_000 });
+    if (p.startsWith("later"))
+      throw new ProviderError("upstream_busy", "busy by test", { retryable: true, retryAfterMs: 60_000 });
     const wait = p.startsWith("slow") ? (this.opts.slowMs ?? 5_000) : (this.opts.delayMs ?? 0);
     if (wait > 0) await sleep(wait, undefined, { signal });
     signal.throwIfAborted();

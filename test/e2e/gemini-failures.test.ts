@@ -66,7 +66,11 @@ async function runTask(rig: Rig, prompt: string, input: Record<string, unknown> 
   const created = await peel.api(
     "POST",
     "/api/v1/jobs/createTask",
-    { model: "nano-banana-pro", callBackUrl: receiver.url(`/hook/${nonce}`), input: { prompt: `${prompt} (${nonce})`, ...input } },
+    {
+      model: "nano-banana-pro",
+      callBackUrl: receiver.url(`/hook/${nonce}`),
+      input: { prompt: `${prompt} (${nonce})`, ...input },
+    },
     { key },
   );
   assert.equal(created.json?.code, 200, created.text);
@@ -123,7 +127,10 @@ test("a per-minute 429 is retried after RetryInfo's 2 s and then succeeds", asyn
   const o = await runTask(rig, "a lighthouse");
   assert.equal(o.rec.state, "success");
   assert.equal(o.rec.consumeCredits, 18);
-  assert.deepEqual(o.attempts.map((a) => a.scenario), ["rate_limit_minute", "ok"]);
+  assert.deepEqual(
+    o.attempts.map((a) => a.scenario),
+    ["rate_limit_minute", "ok"],
+  );
   const gap = o.attempts[1].receivedAt - o.attempts[0].receivedAt;
   assert.ok(gap >= 1950 && gap < 4000, `gap between attempts ${gap} ms (RetryInfo 2 s + ≤ 20 % jitter)`);
   assert.equal(o.callback.code, 200);
@@ -149,7 +156,9 @@ const FAILURES: Array<[FakeScenario, string, string, number]> = [
   ["hang", "500", BUSY, 2],
 ];
 
-test("each failure switch ends in its failCode and failMsg after the right number of attempts", { concurrency: true }, async (t: TestContext) => {
+test("each failure switch ends in its failCode and failMsg after the right number of attempts", {
+  concurrency: true,
+}, async (t: TestContext) => {
   await Promise.all(
     FAILURES.map(([scenario, failCode, failMsg, attempts]) =>
       t.test(`${scenario} → ${failCode} after ${attempts} attempt(s)`, async () => {

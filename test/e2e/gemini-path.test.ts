@@ -34,7 +34,13 @@ function allCases(): Case[] {
       for (const resolution of spec.resolutions ?? [null]) {
         // Alternate the model's format spellings and the fake's reply independently (4 replies vs
         // 2 formats), so each format meets each reply kind across the grid.
-        cases.push({ model: spec.id, ratio, resolution, format: spec.formats[n % spec.formats.length], reply: REPLIES[n % REPLIES.length] });
+        cases.push({
+          model: spec.id,
+          ratio,
+          resolution,
+          format: spec.formats[n % spec.formats.length],
+          reply: REPLIES[n % REPLIES.length],
+        });
         n++;
       }
     }
@@ -47,7 +53,9 @@ test("every model × ratio × resolution through createTask gives the documented
   t.after(() => fake.close());
   // google/nano-banana-edit requires image_urls: a small PNG from a local server (127.0.0.1 is
   // allow-listed by the harness).
-  const png = await sharp({ create: { width: 48, height: 32, channels: 3, background: "#808080" } }).png().toBuffer();
+  const png = await sharp({ create: { width: 48, height: 32, channels: 3, background: "#808080" } })
+    .png()
+    .toBuffer();
   const images = await startServer((_req, res) => res.writeHead(200, { "content-type": "image/png" }).end(png));
   t.after(() => images.close());
   const peel = await startPeel({
@@ -106,7 +114,11 @@ test("every model × ratio × resolution through createTask gives the documented
     assert.equal(ic.imageSize === undefined, r.model === "gemini-2.5-flash-image", `imageSize presence for ${r.model}`);
     assert.equal(r.body?.generationConfig?.thinkingConfig, undefined);
   }
-  assert.deepEqual(Object.fromEntries(byModel), { "gemini-3-pro-image": 30, "gemini-2.5-flash-image": 20, "gemini-3.1-flash-image": 42 });
+  assert.deepEqual(Object.fromEntries(byModel), {
+    "gemini-3-pro-image": 30,
+    "gemini-2.5-flash-image": 20,
+    "gemini-3.1-flash-image": 42,
+  });
   // the edit model's reference arrived as a sniffed PNG after the prompt
   const edit = fake.requests.filter((r) => JSON.stringify(r.body).includes("inlineData"));
   assert.equal(edit.length, 10);
@@ -138,7 +150,12 @@ test("Vertex AI through peel: project + token, and express mode on an API key", 
   const fake = await startFakeGemini();
   t.after(() => fake.close());
   const runs: Record<string, string>[] = [
-    { PEEL_ENGINE: "vertex", PEEL_VERTEX_PROJECT: "proj-1", PEEL_VERTEX_LOCATION: "us-central1", PEEL_VERTEX_ACCESS_TOKEN: FAKE_VERTEX_TOKEN },
+    {
+      PEEL_ENGINE: "vertex",
+      PEEL_VERTEX_PROJECT: "proj-1",
+      PEEL_VERTEX_LOCATION: "us-central1",
+      PEEL_VERTEX_ACCESS_TOKEN: FAKE_VERTEX_TOKEN,
+    },
     { PEEL_ENGINE: "vertex", GEMINI_API_KEY: "test-key" },
   ];
   const paths: string[] = [];
@@ -162,7 +179,10 @@ test("Vertex AI through peel: project + token, and express mode on an API key", 
 });
 
 test("PEEL_GEMINI_MODEL and PEEL_GOOGLE_MODELS choose the Google model each kie model calls", async (t) => {
-  const fake = await startFakeGemini({ imageMode: "tiny", models: ["gemini-3-pro-image", "gemini-2.5-flash-image", "gemini-3-pro-image-next"] });
+  const fake = await startFakeGemini({
+    imageMode: "tiny",
+    models: ["gemini-3-pro-image", "gemini-2.5-flash-image", "gemini-3-pro-image-next"],
+  });
   t.after(() => fake.close());
   const peel = await startPeel({
     env: {
@@ -175,9 +195,15 @@ test("PEEL_GEMINI_MODEL and PEEL_GOOGLE_MODELS choose the Google model each kie 
   });
   t.after(() => peel.close());
   for (const model of ["nano-banana-pro", "nano-banana-2"]) {
-    const created = await peel.api("POST", "/api/v1/jobs/createTask", { model, input: { prompt: "a lighthouse", aspect_ratio: "1:1" } });
+    const created = await peel.api("POST", "/api/v1/jobs/createTask", {
+      model,
+      input: { prompt: "a lighthouse", aspect_ratio: "1:1" },
+    });
     const rec = await peel.waitForTask(created.json.data.taskId);
     assert.equal(rec.state, "success", `${model}: ${rec.failCode} ${rec.failMsg}`);
   }
-  assert.deepEqual(fake.requests.map((r) => r.model), ["gemini-3-pro-image-next", "gemini-3-pro-image"]);
+  assert.deepEqual(
+    fake.requests.map((r) => r.model),
+    ["gemini-3-pro-image-next", "gemini-3-pro-image"],
+  );
 });

@@ -10,7 +10,10 @@ import { startServer, tryStartServer, type TestServer } from "../net/servers.js"
 // kie-contract §6.3's `422 Invalid image_input: <url>` — and nothing is fetched: the forbidden
 // server sees no request and the fake Google sees no generateContent call.
 
-const png = () => sharp({ create: { width: 16, height: 16, channels: 3, background: "#336699" } }).png().toBuffer();
+const png = () =>
+  sharp({ create: { width: 16, height: 16, channels: 3, background: "#336699" } })
+    .png()
+    .toBuffer();
 
 async function rig(t: TestContext, allow: string): Promise<{ peel: TestPeel; fake: FakeGemini }> {
   const fake = await startFakeGemini({ imageMode: "tiny" });
@@ -34,7 +37,12 @@ async function rig(t: TestContext, allow: string): Promise<{ peel: TestPeel; fak
 }
 
 async function runWithInputs(peel: TestPeel, key: string, urls: string[]): Promise<any> {
-  const created = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: "edit this", image_input: urls } }, { key });
+  const created = await peel.api(
+    "POST",
+    "/api/v1/jobs/createTask",
+    { model: "nano-banana-pro", input: { prompt: "edit this", image_input: urls } },
+    { key },
+  );
   assert.equal(created.json?.code, 200, created.text);
   return peel.waitForTask(created.json.data.taskId, { key, timeoutMs: 15_000 });
 }

@@ -25,18 +25,31 @@ test("a task with eight 25 MB inputs completes within a few times one input of m
   const x = (mib: number) => mib / one;
 
   // glibc defaults (the host's allocator variables removed), then the documented settings
-  const plain = await measureTaskMemory({ fakeUrl: fake.url, urls: set.urls, env: { MALLOC_ARENA_MAX: undefined, MALLOC_MMAP_THRESHOLD_: undefined } });
+  const plain = await measureTaskMemory({
+    fakeUrl: fake.url,
+    urls: set.urls,
+    env: { MALLOC_ARENA_MAX: undefined, MALLOC_MMAP_THRESHOLD_: undefined },
+  });
   const tuned = await measureTaskMemory({ fakeUrl: fake.url, urls: set.urls, env: ALLOCATOR_ENV });
-  for (const [name, m] of [["glibc defaults", plain], ["allocator env", tuned]] as const) {
+  for (const [name, m] of [
+    ["glibc defaults", plain],
+    ["allocator env", tuned],
+  ] as const) {
     assert.equal(m.state, "success", `${name}: ${m.failCode} ${m.failMsg}`);
     t.diagnostic(
       `${name}: rss +${x(m.peak.rss - m.base.rss).toFixed(2)}×, arrayBuffers +${x(m.peak.arrayBuffers - m.base.arrayBuffers).toFixed(2)}×, ` +
         `heap +${x(m.peak.heapUsed - m.base.heapUsed).toFixed(2)}× one ${one.toFixed(1)} MiB input; ${m.took} ms`,
     );
     // peel's own buffers: the eight prepared references (~1 ×) and one download in flight
-    assert.ok(x(m.peak.arrayBuffers - m.base.arrayBuffers) < 2.5, `${name}: arrayBuffers +${x(m.peak.arrayBuffers - m.base.arrayBuffers).toFixed(2)}×`);
+    assert.ok(
+      x(m.peak.arrayBuffers - m.base.arrayBuffers) < 2.5,
+      `${name}: arrayBuffers +${x(m.peak.arrayBuffers - m.base.arrayBuffers).toFixed(2)}×`,
+    );
     // no base64 or JSON copy of the request body on the JS heap
-    assert.ok(x(m.peak.heapUsed - m.base.heapUsed) < 1.5, `${name}: heapUsed +${x(m.peak.heapUsed - m.base.heapUsed).toFixed(2)}×`);
+    assert.ok(
+      x(m.peak.heapUsed - m.base.heapUsed) < 1.5,
+      `${name}: heapUsed +${x(m.peak.heapUsed - m.base.heapUsed).toFixed(2)}×`,
+    );
   }
   // RSS includes ~0.5–1.5 × of first-task warm-up (JIT, SQLite, sockets) that does not scale with the inputs.
   assert.ok(x(plain.peak.rss - plain.base.rss) < 7, `glibc defaults: rss +${x(plain.peak.rss - plain.base.rss).toFixed(2)}×`);

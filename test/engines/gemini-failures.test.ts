@@ -16,7 +16,9 @@ beforeEach(() => fake.reset());
 const live = () => new AbortController().signal;
 
 /** scenario → the fields the worker reads. */
-const OUTCOMES: Array<[FakeScenario, { reason: string; retryable: boolean; retryOnce?: boolean; status?: number; failMsg?: string }]> = [
+const OUTCOMES: Array<
+  [FakeScenario, { reason: string; retryable: boolean; retryOnce?: boolean; status?: number; failMsg?: string }]
+> = [
   ["prompt_blocked", { reason: "prompt_blocked", retryable: false }],
   ["image_safety", { reason: "output_blocked", retryable: false }],
   ["no_image", { reason: "no_image", retryable: false, retryOnce: true }],

@@ -63,9 +63,18 @@ test("bad ratio, lower-case size, too many images, bad image bytes → 400", asy
   const cfg = (imageConfig: object) => text("x", { generationConfig: { imageConfig } });
   assert.equal((await call(cfg({ aspectRatio: "7:3" }))).status, 400);
   assert.equal((await call(cfg({ imageSize: "1k" }))).status, 400);
-  const many = { contents: [{ role: "user", parts: [{ text: "x" }, ...Array.from({ length: 15 }, () => ({ inlineData: { mimeType: "image/png", data: PNG_1PX } }))] }] };
+  const many = {
+    contents: [
+      {
+        role: "user",
+        parts: [{ text: "x" }, ...Array.from({ length: 15 }, () => ({ inlineData: { mimeType: "image/png", data: PNG_1PX } }))],
+      },
+    ],
+  };
   assert.equal((await call(many)).status, 400);
-  const bad = await call({ contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "aGVsbG8gd29ybGQ=" } }] }] });
+  const bad = await call({
+    contents: [{ role: "user", parts: [{ inlineData: { mimeType: "image/png", data: "aGVsbG8gd29ybGQ=" } }] }],
+  });
   assert.equal(bad.status, 400);
   assert.equal(bad.json.error.message, "Provided image is not valid");
 });
@@ -89,7 +98,10 @@ test("models: preview and unknown ids 404; thinkingConfig to 2.5 → 400; GET /v
   });
   assert.equal(thinking.json.error.message, "Thinking is not enabled for this model");
   const list = await call(null, { path: "/v1beta/models", method: "GET" });
-  assert.deepEqual(list.json.models.map((m: any) => m.name), ["models/gemini-3-pro-image", "models/gemini-2.5-flash-image"]);
+  assert.deepEqual(
+    list.json.models.map((m: any) => m.name),
+    ["models/gemini-3-pro-image", "models/gemini-2.5-flash-image"],
+  );
   assert.equal((await call(text("x"), { path: "/v1/elsewhere" })).status, 404);
 });
 
@@ -99,7 +111,10 @@ test("scenario selection: queue before prompt marker before default; unknown nam
   assert.equal((await call(text("[[fake:deadline]]"))).status, 500);
   assert.equal((await call(text("[[fake:deadline]]"))).status, 504);
   assert.equal((await call(text("plain"))).status, 503);
-  assert.deepEqual(fake.requests.map((r) => r.scenario), ["internal", "deadline", "overloaded"]);
+  assert.deepEqual(
+    fake.requests.map((r) => r.scenario),
+    ["internal", "deadline", "overloaded"],
+  );
   assert.throws(() => fake.enqueue("nonsense" as never), /unknown scenario/);
   fake.reset();
   assert.equal((await call(text("plain"))).status, 200);
@@ -109,7 +124,11 @@ test("scenario selection: queue before prompt marker before default; unknown nam
 test("close() ends hanging requests", async () => {
   const f = await startFakeGemini({ imageMode: "tiny" });
   f.enqueue("hang");
-  const pending = fetch(f.url + PATH, { method: "POST", headers: { "x-goog-api-key": "test-key" }, body: JSON.stringify(text("x")) });
+  const pending = fetch(f.url + PATH, {
+    method: "POST",
+    headers: { "x-goog-api-key": "test-key" },
+    body: JSON.stringify(text("x")),
+  });
   while (f.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
   await f.close();
   await assert.rejects(pending);

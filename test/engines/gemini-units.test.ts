@@ -10,7 +10,13 @@ import {
   retryDelayMs,
 } from "../../src/engines/gemini-errors.js";
 import { randomBytes } from "node:crypto";
-import { bareModelId, buildGenerateContentBody, generateContentPayload, generateContentUrl, vertexBaseUrl } from "../../src/engines/gemini-request.js";
+import {
+  bareModelId,
+  buildGenerateContentBody,
+  generateContentPayload,
+  generateContentUrl,
+  vertexBaseUrl,
+} from "../../src/engines/gemini-request.js";
 import { interpretResponse } from "../../src/engines/gemini-response.js";
 import { genRequest } from "./gemini-helpers.js";
 
@@ -73,8 +79,14 @@ test("next midnight Pacific, across both DST changes and the year end", () => {
 });
 
 test("URLs: Gemini API, Vertex hosts per location, express mode, models/ prefix once", () => {
-  assert.equal(generateContentUrl({ mode: "gemini" }, "models/gemini-3-pro-image"), "https://generativelanguage.googleapis.com/v1beta/models/gemini-3-pro-image:generateContent");
-  assert.equal(generateContentUrl({ mode: "gemini", baseUrl: "http://127.0.0.1:9/" }, "gemini-3-pro-image"), "http://127.0.0.1:9/v1beta/models/gemini-3-pro-image:generateContent");
+  assert.equal(
+    generateContentUrl({ mode: "gemini" }, "models/gemini-3-pro-image"),
+    "https://generativelanguage.googleapis.com/v1beta/models/gemini-3-pro-image:generateContent",
+  );
+  assert.equal(
+    generateContentUrl({ mode: "gemini", baseUrl: "http://127.0.0.1:9/" }, "gemini-3-pro-image"),
+    "http://127.0.0.1:9/v1beta/models/gemini-3-pro-image:generateContent",
+  );
   assert.equal(vertexBaseUrl("global"), "https://aiplatform.googleapis.com");
   assert.equal(vertexBaseUrl("us"), "https://aiplatform.us.rep.googleapis.com");
   assert.equal(vertexBaseUrl("eu"), "https://aiplatform.eu.rep.googleapis.com");
@@ -100,13 +112,22 @@ test("body: 1K is sent explicitly; single-size model with auto sends no imageCon
 });
 
 test("responses: snake_case fields, WebP bytes, non-image inline data skipped", async () => {
-  const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#000" } }).webp().toBuffer();
+  const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#000" } })
+    .webp()
+    .toBuffer();
   const out = interpretResponse(
     {
-      candidates: [{
-        content: { parts: [{ inline_data: { mime_type: "image/png", data: webp.toString("base64") } }, { inlineData: { mimeType: "image/png", data: "AAAAAAAAAAAAAAAA" } }] },
-        finish_reason: "STOP",
-      }],
+      candidates: [
+        {
+          content: {
+            parts: [
+              { inline_data: { mime_type: "image/png", data: webp.toString("base64") } },
+              { inlineData: { mimeType: "image/png", data: "AAAAAAAAAAAAAAAA" } },
+            ],
+          },
+          finish_reason: "STOP",
+        },
+      ],
     },
     "m",
   );
@@ -119,7 +140,12 @@ test("responses: snake_case fields, WebP bytes, non-image inline data skipped", 
 });
 
 test("responses: a blocking finishReason wins over a present image; unknown reasons mean no image", () => {
-  const img = { inlineData: { mimeType: "image/jpeg", data: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0]).toString("base64") } };
+  const img = {
+    inlineData: {
+      mimeType: "image/jpeg",
+      data: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0]).toString("base64"),
+    },
+  };
   const blocked = interpretResponse({ candidates: [{ content: { parts: [img] }, finishReason: "IMAGE_RECITATION" }] }, "m");
   assert.ok(!blocked.ok && blocked.error.reason === "output_blocked");
   const odd = interpretResponse({ candidates: [{ finishReason: "SOMETHING_NEW" }] }, "m");

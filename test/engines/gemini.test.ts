@@ -38,7 +38,10 @@ test("nano-banana-pro: every ratio × resolution gives the documented size in th
     // The fake answers JPEG, so every other case asks PNG to exercise conversion.
     const jobs = cases.map((c, i) => async () => {
       const outputFormat = i % 2 ? "png" : "jpeg";
-      const out = await engine.generate(genRequest({ aspectRatio: c.ratio, resolution: c.resolution, outputFormat }), new AbortController().signal);
+      const out = await engine.generate(
+        genRequest({ aspectRatio: c.ratio, resolution: c.resolution, outputFormat }),
+        new AbortController().signal,
+      );
       const label = `${c.ratio} ${c.resolution} ${outputFormat}`;
       assert.equal(`${out.width}x${out.height}`, c.expected, label);
       assert.equal(out.format, outputFormat, label);
@@ -65,8 +68,14 @@ test("nano-banana-pro: every ratio × resolution gives the documented size in th
 test("the request maps prompt, ratio and size; auto omits aspectRatio; no thinkingConfig", async () => {
   const engine = geminiEngine(fake.url, {});
   fake.setDefault("ok");
-  await engine.generate(genRequest({ aspectRatio: "16:9", resolution: "2K", outputFormat: "jpeg" }), new AbortController().signal);
-  await engine.generate(genRequest({ aspectRatio: "auto", resolution: "1K", outputFormat: "jpeg" }), new AbortController().signal);
+  await engine.generate(
+    genRequest({ aspectRatio: "16:9", resolution: "2K", outputFormat: "jpeg" }),
+    new AbortController().signal,
+  );
+  await engine.generate(
+    genRequest({ aspectRatio: "auto", resolution: "1K", outputFormat: "jpeg" }),
+    new AbortController().signal,
+  );
   const [first, second] = fake.requests;
   assert.deepEqual(first.body, {
     contents: [{ role: "user", parts: [{ text: "A paper-cut diorama of a lighthouse at dusk" }] }],
@@ -80,7 +89,13 @@ test("the request maps prompt, ratio and size; auto omits aspectRatio; no thinki
 test("gemini-2.5-flash-image gets no imageSize", async () => {
   const engine = geminiEngine(fake.url);
   const out = await engine.generate(
-    genRequest({ model: "google/nano-banana", upstreamModel: "gemini-2.5-flash-image", aspectRatio: "16:9", resolution: null, outputFormat: "jpeg" }),
+    genRequest({
+      model: "google/nano-banana",
+      upstreamModel: "gemini-2.5-flash-image",
+      aspectRatio: "16:9",
+      resolution: null,
+      outputFormat: "jpeg",
+    }),
     new AbortController().signal,
   );
   assert.equal(`${out.width}x${out.height}`, "1344x768");
@@ -90,13 +105,22 @@ test("gemini-2.5-flash-image gets no imageSize", async () => {
 
 test("references arrive in order with their sniffed MIME types, after the prompt", async () => {
   const engine = geminiEngine(fake.url);
-  const images = [await inputImage("jpeg", "https://x/a.jpg"), await inputImage("png", "https://x/b.png"), await inputImage("webp", "https://x/c.webp")];
+  const images = [
+    await inputImage("jpeg", "https://x/a.jpg"),
+    await inputImage("png", "https://x/b.png"),
+    await inputImage("webp", "https://x/c.webp"),
+  ];
   await engine.generate(genRequest({ images, aspectRatio: "auto" }), new AbortController().signal);
   const parts = fake.requests[0].body.contents[0].parts;
   assert.equal(parts.length, 4);
   assert.equal(parts[0].text, "A paper-cut diorama of a lighthouse at dusk");
-  assert.deepEqual(parts.slice(1).map((p: any) => p.inlineData.mimeType), ["image/jpeg", "image/png", "image/webp"]);
-  parts.slice(1).forEach((p: any, i: number) => assert.ok(Buffer.from(p.inlineData.data, "base64").equals(images[i].bytes)));
+  assert.deepEqual(
+    parts.slice(1).map((p: any) => p.inlineData.mimeType),
+    ["image/jpeg", "image/png", "image/webp"],
+  );
+  parts.slice(1).forEach((p: any, i: number) => {
+    assert.ok(Buffer.from(p.inlineData.data, "base64").equals(images[i].bytes));
+  });
   await engine.close();
 });
 
@@ -123,8 +147,11 @@ test("ok_thoughts delivers the final image, not a draft; only_thought_image fall
   const engine = geminiEngine(fast.url);
   try {
     fast.enqueue("ok_thoughts", "only_thought_image");
-    const final = await cornerColour((await engine.generate(genRequest({ outputFormat: "png" }), new AbortController().signal)).bytes);
-    const near = (c: { r: number; g: number; b: number }) => Math.abs(c.r - 40) < 8 && Math.abs(c.g - 120) < 8 && Math.abs(c.b - 200) < 8;
+    const final = await cornerColour(
+      (await engine.generate(genRequest({ outputFormat: "png" }), new AbortController().signal)).bytes,
+    );
+    const near = (c: { r: number; g: number; b: number }) =>
+      Math.abs(c.r - 40) < 8 && Math.abs(c.g - 120) < 8 && Math.abs(c.b - 200) < 8;
     assert.ok(near(final), `expected the final (blue) image, got ${JSON.stringify(final)}`);
     const fallback = await engine.generate(genRequest({ outputFormat: "jpeg" }), new AbortController().signal);
     assert.ok(near(await cornerColour(fallback.bytes)));
@@ -144,12 +171,21 @@ test("a [[fake:...]] prompt marker steers the fake", async () => {
 });
 
 test("vertex mode with a static token calls the Vertex path with a bearer token", async () => {
-  const engine = geminiEngine(fake.url, { mode: "vertex", apiKey: null, vertexProject: "proj-1", vertexLocation: "us-central1", vertexAccessToken: "fake-vertex-token" });
+  const engine = geminiEngine(fake.url, {
+    mode: "vertex",
+    apiKey: null,
+    vertexProject: "proj-1",
+    vertexLocation: "us-central1",
+    vertexAccessToken: "fake-vertex-token",
+  });
   assert.equal(engine.name, "vertex");
   const out = await engine.generate(genRequest({ outputFormat: "jpeg" }), new AbortController().signal);
   assert.equal(out.width, 1024);
   const r = fake.requests[0];
-  assert.equal(r.path, "/v1beta1/projects/proj-1/locations/us-central1/publishers/google/models/gemini-3-pro-image:generateContent");
+  assert.equal(
+    r.path,
+    "/v1beta1/projects/proj-1/locations/us-central1/publishers/google/models/gemini-3-pro-image:generateContent",
+  );
   assert.equal(r.headers.authorization, "Bearer [redacted]");
   assert.equal(r.headers["x-goog-api-key"], undefined);
   await engine.close();
@@ -157,7 +193,11 @@ test("vertex mode with a static token calls the Vertex path with a bearer token"
 
 test("vertex mode with a wrong token fails as a non-retryable internal error", async () => {
   const engine = geminiEngine(fake.url, { mode: "vertex", apiKey: null, vertexProject: "p", vertexAccessToken: "nope" });
-  await assert.rejects(engine.generate(genRequest(), new AbortController().signal), { reason: "internal", retryable: false, status: 401 });
+  await assert.rejects(engine.generate(genRequest(), new AbortController().signal), {
+    reason: "internal",
+    retryable: false,
+    status: 401,
+  });
   assert.equal(engine.healthy, false);
   await engine.close();
 });

@@ -23,14 +23,15 @@ function request(over: Partial<GenerateRequest> = {}): GenerateRequest {
   };
 }
 
-async function input(
-  width: number,
-  height: number,
-  format: "png" | "jpeg" | "webp",
-  colour = "#3377cc",
-): Promise<InputImage> {
+async function input(width: number, height: number, format: "png" | "jpeg" | "webp", colour = "#3377cc"): Promise<InputImage> {
   const bytes = await sharp({ create: { width, height, channels: 3, background: colour } })
-    .composite([{ input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><circle cx="${width / 2}" cy="${height / 2}" r="${Math.min(width, height) / 3}" fill="#ffcc00"/></svg>`) }])
+    .composite([
+      {
+        input: Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><circle cx="${width / 2}" cy="${height / 2}" r="${Math.min(width, height) / 3}" fill="#ffcc00"/></svg>`,
+        ),
+      },
+    ])
     .toFormat(format)
     .toBuffer();
   return { bytes, mimeType: `image/${format}`, url: `https://files.example/${width}x${height}.${format}` };
@@ -51,7 +52,10 @@ test("1:1 1K png is a real 1024×1024 PNG", async () => {
 });
 
 test("16:9 4K jpeg is a 5504×3072 JPEG", async () => {
-  const out = await new SandboxEngine().generate(request({ aspectRatio: "16:9", resolution: "4K", outputFormat: "jpeg" }), live());
+  const out = await new SandboxEngine().generate(
+    request({ aspectRatio: "16:9", resolution: "4K", outputFormat: "jpeg" }),
+    live(),
+  );
   assert.equal(out.format, "jpeg");
   assert.equal(sniffImage(out.bytes), "jpeg");
   assert.deepEqual([out.width, out.height], [5504, 3072]);
@@ -86,13 +90,22 @@ test("auto follows the first input's shape; without inputs it is 1:1", async () 
   assert.deepEqual([out.width, out.height], [1376, 768]);
   const none = await engine.generate(request({ aspectRatio: "auto", resolution: "2K" }), live());
   assert.deepEqual([none.width, none.height], [2048, 2048]);
-  const nb2 = await engine.generate(request({ model: "nano-banana-2", aspectRatio: "auto", images: [await input(2000, 250, "webp")] }), live());
+  const nb2 = await engine.generate(
+    request({ model: "nano-banana-2", aspectRatio: "auto", images: [await input(2000, 250, "webp")] }),
+    live(),
+  );
   assert.deepEqual([nb2.width, nb2.height], [2896, 368]);
 });
 
 test("single-size models ignore resolution and use the flash table", async () => {
   const out = await new SandboxEngine().generate(
-    request({ model: "google/nano-banana-edit", resolution: null, aspectRatio: "3:4", outputFormat: "jpeg", images: [await input(200, 200, "png")] }),
+    request({
+      model: "google/nano-banana-edit",
+      resolution: null,
+      aspectRatio: "3:4",
+      outputFormat: "jpeg",
+      images: [await input(200, 200, "png")],
+    }),
     live(),
   );
   assert.deepEqual([out.width, out.height], [864, 1184]);
@@ -123,7 +136,11 @@ test("a long, hostile prompt renders", async () => {
 });
 
 test("an undecodable input fails with invalid_input naming its URL", async () => {
-  const bad: InputImage = { bytes: Buffer.from("definitely not an image"), mimeType: "image/png", url: "https://files.example/bad.png" };
+  const bad: InputImage = {
+    bytes: Buffer.from("definitely not an image"),
+    mimeType: "image/png",
+    url: "https://files.example/bad.png",
+  };
   const truncated = await input(400, 400, "png");
   const cut: InputImage = { ...truncated, bytes: truncated.bytes.subarray(0, 60), url: "https://files.example/cut.png" };
   for (const img of [bad, cut]) {

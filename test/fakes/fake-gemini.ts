@@ -14,9 +14,23 @@ import { outputSize } from "../../src/images/sizes.js";
 export const FAKE_VERTEX_TOKEN = "fake-vertex-token";
 
 export const FAKE_SCENARIOS = [
-  "ok", "ok_png", "ok_mislabelled", "ok_thoughts", "only_thought_image", "text_only", "no_image",
-  "image_safety", "prompt_blocked", "rate_limit_minute", "rate_limit_day", "internal", "overloaded",
-  "deadline", "model_not_found", "bad_request", "hang",
+  "ok",
+  "ok_png",
+  "ok_mislabelled",
+  "ok_thoughts",
+  "only_thought_image",
+  "text_only",
+  "no_image",
+  "image_safety",
+  "prompt_blocked",
+  "rate_limit_minute",
+  "rate_limit_day",
+  "internal",
+  "overloaded",
+  "deadline",
+  "model_not_found",
+  "bad_request",
+  "hang",
 ] as const;
 /** A scenario name, or `slow:<ms>`. */
 export type FakeScenario = (typeof FAKE_SCENARIOS)[number] | `slow:${number}`;
@@ -80,21 +94,42 @@ const gErr = (code: number, status: string, message: string, details?: unknown[]
   body: { error: { code, message, status, ...(details ? { details } : {}) } },
 });
 const notFound = (model: string, version = "v1beta"): Reply =>
-  gErr(404, "NOT_FOUND", `models/${model} is not found for API version ${version}, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`);
+  gErr(
+    404,
+    "NOT_FOUND",
+    `models/${model} is not found for API version ${version}, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`,
+  );
 const invalid = (message: string, details?: unknown[]): Reply => gErr(400, "INVALID_ARGUMENT", message, details);
 const unknownField = (name: string): Reply => {
   const message = `Invalid JSON payload received. Unknown name "${name}": Cannot find field.`;
-  return invalid(message, [{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ description: message }] }]);
+  return invalid(message, [
+    { "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ description: message }] },
+  ]);
 };
 const quota429 = (quotaId: string, retryDelay: string): Reply =>
-  gErr(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.", [
-    { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more about Gemini API quotas", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }] },
-    {
-      "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-      violations: [{ quotaMetric: "generativelanguage.googleapis.com/generate_content_requests", quotaId, quotaDimensions: { location: "global" }, quotaValue: "10" }],
-    },
-    { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay },
-  ]);
+  gErr(
+    429,
+    "RESOURCE_EXHAUSTED",
+    "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    [
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        links: [{ description: "Learn more about Gemini API quotas", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }],
+      },
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        violations: [
+          {
+            quotaMetric: "generativelanguage.googleapis.com/generate_content_requests",
+            quotaId,
+            quotaDimensions: { location: "global" },
+            quotaValue: "10",
+          },
+        ],
+      },
+      { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay },
+    ],
+  );
 
 // ---------------------------------------------------------------------------------------------
 // request validation (gemini-notes §16.3)
@@ -102,7 +137,9 @@ const quota429 = (quotaId: string, retryDelay: string): Reply =>
 /** Known fields per object kind; `*` marks a free-form value that is not inspected. */
 type Shape = { [field: string]: Shape | "leaf" | "*" | { array: Shape | "leaf" } };
 const PART: Shape = {
-  text: "leaf", thought: "leaf", thoughtSignature: "leaf",
+  text: "leaf",
+  thought: "leaf",
+  thoughtSignature: "leaf",
   inlineData: { mimeType: "leaf", data: "leaf" },
   fileData: { mimeType: "leaf", fileUri: "leaf" },
 };
@@ -110,15 +147,34 @@ const CONTENT: Shape = { role: "leaf", parts: { array: PART } };
 function requestShape(vertex: boolean): Shape {
   const imageConfig: Shape = { aspectRatio: "leaf", imageSize: "leaf" };
   // Vertex-only options (§3.1, §14): an unknown field in Gemini-API mode.
-  if (vertex) Object.assign(imageConfig, { personGeneration: "leaf", prominentPeople: "leaf", imageOutputOptions: { mimeType: "leaf", compressionQuality: "leaf" } });
+  if (vertex)
+    Object.assign(imageConfig, {
+      personGeneration: "leaf",
+      prominentPeople: "leaf",
+      imageOutputOptions: { mimeType: "leaf", compressionQuality: "leaf" },
+    });
   return {
     contents: { array: CONTENT },
     systemInstruction: CONTENT,
-    safetySettings: "*", tools: "*", toolConfig: "*", cachedContent: "leaf", labels: "*",
+    safetySettings: "*",
+    tools: "*",
+    toolConfig: "*",
+    cachedContent: "leaf",
+    labels: "*",
     generationConfig: {
-      responseModalities: "leaf", candidateCount: "leaf", maxOutputTokens: "leaf", temperature: "leaf", topP: "leaf",
-      topK: "leaf", seed: "leaf", stopSequences: "leaf", responseMimeType: "leaf", presencePenalty: "leaf",
-      frequencyPenalty: "leaf", imageConfig, thinkingConfig: { thinkingBudget: "leaf", thinkingLevel: "leaf", includeThoughts: "leaf" },
+      responseModalities: "leaf",
+      candidateCount: "leaf",
+      maxOutputTokens: "leaf",
+      temperature: "leaf",
+      topP: "leaf",
+      topK: "leaf",
+      seed: "leaf",
+      stopSequences: "leaf",
+      responseMimeType: "leaf",
+      presencePenalty: "leaf",
+      frequencyPenalty: "leaf",
+      imageConfig,
+      thinkingConfig: { thinkingBudget: "leaf", thinkingLevel: "leaf", includeThoughts: "leaf" },
     },
   };
 }
@@ -181,11 +237,15 @@ function validate(raw: unknown, model: string, vertex: boolean): Reply | Checked
   if (cfg.thinkingConfig && model === "gemini-2.5-flash-image") return invalid("Thinking is not enabled for this model");
   const ic = cfg.imageConfig ?? {};
   const ratios = model === "gemini-3.1-flash-image" ? NB2_RATIOS : RATIOS;
-  if (ic.aspectRatio !== undefined && !ratios.includes(ic.aspectRatio)) return invalid(`Unsupported aspect ratio: ${ic.aspectRatio}`);
+  if (ic.aspectRatio !== undefined && !ratios.includes(ic.aspectRatio))
+    return invalid(`Unsupported aspect ratio: ${ic.aspectRatio}`);
   if (ic.imageSize !== undefined && !SIZES.includes(ic.imageSize)) return invalid(`Unsupported image size: ${ic.imageSize}`);
   // Google documents no imageSize for 2.5 (§4); rejecting it surfaces an adapter that sends one.
   if (ic.imageSize !== undefined && SINGLE_SIZE.has(model)) return invalid("imageSize is not supported for this model.");
-  const prompt = parts.filter((p) => typeof p.text === "string").map((p) => p.text).join("\n");
+  const prompt = parts
+    .filter((p) => typeof p.text === "string")
+    .map((p) => p.text)
+    .join("\n");
   return { aspectRatio: ic.aspectRatio, imageSize: ic.imageSize, prompt };
 }
 
@@ -194,7 +254,10 @@ function validate(raw: unknown, model: string, vertex: boolean): Reply | Checked
 
 const FINAL_COLOUR = { r: 40, g: 120, b: 200 };
 /** Drafts differ from the final image so tests can tell which one the engine delivered. */
-const DRAFT_COLOURS = [{ r: 200, g: 40, b: 40 }, { r: 40, g: 200, b: 40 }];
+const DRAFT_COLOURS = [
+  { r: 200, g: 40, b: 40 },
+  { r: 40, g: 200, b: 40 },
+];
 const imageCache = new Map<string, Promise<Buffer>>();
 
 function flatImage(width: number, height: number, format: "jpeg" | "png", colour = FINAL_COLOUR): Promise<Buffer> {
@@ -220,14 +283,21 @@ async function success(scenario: string, model: string, c: Checked, mode: "real"
   const { width, height } = sizeFor(model, c, mode);
   const imageTokens = SINGLE_SIZE.has(model) ? 1290 : c.imageSize === "4K" ? 2000 : 1120;
   const inline = async (format: "jpeg" | "png", colour = FINAL_COLOUR, label?: string) => ({
-    inlineData: { mimeType: label ?? `image/${format}`, data: (await flatImage(width, height, format, colour)).toString("base64") },
+    inlineData: {
+      mimeType: label ?? `image/${format}`,
+      data: (await flatImage(width, height, format, colour)).toString("base64"),
+    },
   });
   const signature = "Cq4BAX3fake" + randomBytes(6).toString("hex");
   let parts: unknown[];
   let finishReason = "STOP";
   switch (scenario) {
-    case "ok_png": parts = [{ ...(await inline("png")), thoughtSignature: signature }]; break;
-    case "ok_mislabelled": parts = [{ ...(await inline("jpeg", FINAL_COLOUR, "image/png")), thoughtSignature: signature }]; break;
+    case "ok_png":
+      parts = [{ ...(await inline("png")), thoughtSignature: signature }];
+      break;
+    case "ok_mislabelled":
+      parts = [{ ...(await inline("jpeg", FINAL_COLOUR, "image/png")), thoughtSignature: signature }];
+      break;
     case "ok_thoughts":
       parts = [
         { text: "**Planning the layout**\n\nPlacing the subject on the left third...", thought: true },
@@ -236,10 +306,18 @@ async function success(scenario: string, model: string, c: Checked, mode: "real"
         { ...(await inline("jpeg")), thoughtSignature: signature },
       ];
       break;
-    case "only_thought_image": parts = [{ ...(await inline("jpeg")), thought: true }]; break;
-    case "text_only": parts = [{ text: "Could you tell me which style you would like?", thoughtSignature: signature }]; break;
-    case "no_image": parts = []; finishReason = "NO_IMAGE"; break;
-    default: parts = [{ ...(await inline("jpeg")), thoughtSignature: signature }];
+    case "only_thought_image":
+      parts = [{ ...(await inline("jpeg")), thought: true }];
+      break;
+    case "text_only":
+      parts = [{ text: "Could you tell me which style you would like?", thoughtSignature: signature }];
+      break;
+    case "no_image":
+      parts = [];
+      finishReason = "NO_IMAGE";
+      break;
+    default:
+      parts = [{ ...(await inline("jpeg")), thoughtSignature: signature }];
   }
   const text = scenario === "text_only";
   const candidatesTokenCount = parts.length === 0 ? 0 : text ? 12 : imageTokens;
@@ -248,7 +326,10 @@ async function success(scenario: string, model: string, c: Checked, mode: "real"
     body: {
       candidates: [{ content: { role: "model", ...(parts.length ? { parts } : {}) }, finishReason, index: 0 }],
       usageMetadata: {
-        promptTokenCount: 18, candidatesTokenCount, thoughtsTokenCount: 200, totalTokenCount: 18 + candidatesTokenCount + 200,
+        promptTokenCount: 18,
+        candidatesTokenCount,
+        thoughtsTokenCount: 200,
+        totalTokenCount: 18 + candidatesTokenCount + 200,
         promptTokensDetails: [{ modality: "TEXT", tokenCount: 18 }],
         candidatesTokensDetails: [{ modality: text ? "TEXT" : "IMAGE", tokenCount: candidatesTokenCount }],
       },
@@ -263,20 +344,47 @@ const meta = (model: string) => ({ modelVersion: model, responseId: randomBytes(
 function cannedReply(scenario: string, model: string): Reply | null {
   switch (scenario) {
     case "image_safety":
-      return { status: 200, body: {
-        candidates: [{ content: { role: "model" }, finishReason: "IMAGE_SAFETY", index: 0,
-          finishMessage: "Unable to show the generated image. The image was filtered out because it violated Google's Generative AI Prohibited Use policy. You will not be charged for blocked images." }],
-        usageMetadata: { promptTokenCount: 40, candidatesTokenCount: 0, thoughtsTokenCount: 210, totalTokenCount: 250 }, ...meta(model) } };
+      return {
+        status: 200,
+        body: {
+          candidates: [
+            {
+              content: { role: "model" },
+              finishReason: "IMAGE_SAFETY",
+              index: 0,
+              finishMessage:
+                "Unable to show the generated image. The image was filtered out because it violated Google's Generative AI Prohibited Use policy. You will not be charged for blocked images.",
+            },
+          ],
+          usageMetadata: { promptTokenCount: 40, candidatesTokenCount: 0, thoughtsTokenCount: 210, totalTokenCount: 250 },
+          ...meta(model),
+        },
+      };
     case "prompt_blocked":
-      return { status: 200, body: { promptFeedback: { blockReason: "PROHIBITED_CONTENT" }, usageMetadata: { promptTokenCount: 12, totalTokenCount: 12 }, ...meta(model) } };
-    case "rate_limit_minute": return quota429("GenerateRequestsPerMinutePerProjectPerModel", "2s");
-    case "rate_limit_day": return quota429("GenerateRequestsPerDayPerProjectPerModel", "46s");
-    case "internal": return gErr(500, "INTERNAL", "An internal error occurred.");
-    case "overloaded": return gErr(503, "UNAVAILABLE", "The model is overloaded. Please try again later.");
-    case "deadline": return gErr(504, "DEADLINE_EXCEEDED", "Deadline expired.");
-    case "model_not_found": return notFound(model);
-    case "bad_request": return invalid("Request contains an invalid argument.");
-    default: return null;
+      return {
+        status: 200,
+        body: {
+          promptFeedback: { blockReason: "PROHIBITED_CONTENT" },
+          usageMetadata: { promptTokenCount: 12, totalTokenCount: 12 },
+          ...meta(model),
+        },
+      };
+    case "rate_limit_minute":
+      return quota429("GenerateRequestsPerMinutePerProjectPerModel", "2s");
+    case "rate_limit_day":
+      return quota429("GenerateRequestsPerDayPerProjectPerModel", "46s");
+    case "internal":
+      return gErr(500, "INTERNAL", "An internal error occurred.");
+    case "overloaded":
+      return gErr(503, "UNAVAILABLE", "The model is overloaded. Please try again later.");
+    case "deadline":
+      return gErr(504, "DEADLINE_EXCEEDED", "Deadline expired.");
+    case "model_not_found":
+      return notFound(model);
+    case "bad_request":
+      return invalid("Request contains an invalid argument.");
+    default:
+      return null;
   }
 }
 
@@ -284,7 +392,8 @@ function cannedReply(scenario: string, model: string): Reply | null {
 // the server
 
 const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent)$/;
-const VERTEX_ROUTE = /^\/v1beta1\/(?:projects\/[^/]+\/locations\/[^/]+\/)?publishers\/google\/models\/([^/:]+):(generateContent)$/;
+const VERTEX_ROUTE =
+  /^\/v1beta1\/(?:projects\/[^/]+\/locations\/[^/]+\/)?publishers\/google\/models\/([^/:]+):(generateContent)$/;
 
 export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<FakeGemini> {
   const keys = new Set(opts.keys ?? ["test-key"]);
@@ -312,8 +421,18 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
     const shownUrl = new URL(url);
     if (shownUrl.searchParams.has("key")) shownUrl.searchParams.set("key", "[redacted]");
     let body: any = null;
-    try { body = raw ? JSON.parse(raw) : null; } catch { body = null; }
-    const entry: FakeRequest = { method: req.method ?? "GET", path: shownUrl.pathname + shownUrl.search, headers, body, receivedAt: Date.now() };
+    try {
+      body = raw ? JSON.parse(raw) : null;
+    } catch {
+      body = null;
+    }
+    const entry: FakeRequest = {
+      method: req.method ?? "GET",
+      path: shownUrl.pathname + shownUrl.search,
+      headers,
+      body,
+      receivedAt: Date.now(),
+    };
     requests.push(entry);
 
     const key = req.headers["x-goog-api-key"] ?? url.searchParams.get("key") ?? undefined;
@@ -324,21 +443,44 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
     if (req.method === "GET" && url.pathname === "/v1beta/models") {
       const authErr = checkKey(key);
       if (authErr) return send(res, authErr);
-      return send(res, { status: 200, body: { models: [...models].map((m) => ({ name: `models/${m}`, supportedGenerationMethods: ["generateContent", "streamGenerateContent"] })) } });
+      return send(res, {
+        status: 200,
+        body: {
+          models: [...models].map((m) => ({
+            name: `models/${m}`,
+            supportedGenerationMethods: ["generateContent", "streamGenerateContent"],
+          })),
+        },
+      });
     }
-    const route = req.method === "POST" ? gemini ?? vertex : null;
+    const route = req.method === "POST" ? (gemini ?? vertex) : null;
     if (!route) return send(res, gErr(404, "NOT_FOUND", `Requested entity was not found: ${url.pathname}`));
     const isVertex = !!vertex;
     if (isVertex) {
       // Vertex takes an OAuth bearer token; express mode (no project in the path) takes an API key.
       const express = !url.pathname.includes("/projects/");
       if (bearer !== undefined) {
-        if (bearer !== FAKE_VERTEX_TOKEN) return send(res, gErr(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."));
+        if (bearer !== FAKE_VERTEX_TOKEN)
+          return send(
+            res,
+            gErr(
+              401,
+              "UNAUTHENTICATED",
+              "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+            ),
+          );
       } else if (express && key !== undefined) {
         const authErr = checkKey(key);
         if (authErr) return send(res, authErr);
       } else {
-        return send(res, gErr(401, "UNAUTHENTICATED", "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential."));
+        return send(
+          res,
+          gErr(
+            401,
+            "UNAUTHENTICATED",
+            "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+          ),
+        );
       }
     } else {
       const authErr = checkKey(key);
@@ -350,7 +492,8 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
     if (raw && body === null) return send(res, invalid("Invalid JSON payload received. Unexpected token."));
     const checked = validate(body, model, isVertex);
     if ("status" in checked) return send(res, checked);
-    if (!models.has(model) || model === "gemini-3-pro-image-preview") return send(res, notFound(model, isVertex ? "v1beta1" : "v1beta"));
+    if (!models.has(model) || model === "gemini-3-pro-image-preview")
+      return send(res, notFound(model, isVertex ? "v1beta1" : "v1beta"));
 
     const marker = /\[\[fake:([^\]]+)\]\]/.exec(checked.prompt)?.[1];
     const scenario = queue.shift() ?? marker ?? fallback;
@@ -360,9 +503,16 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
     const slow = /^slow:(\d+)$/.exec(scenario);
     if (slow) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { timers.delete(t); resolve(); }, Number(slow[1]));
+        const t = setTimeout(() => {
+          timers.delete(t);
+          resolve();
+        }, Number(slow[1]));
         timers.add(t);
-        res.on("close", () => { clearTimeout(t); timers.delete(t); resolve(); });
+        res.on("close", () => {
+          clearTimeout(t);
+          timers.delete(t);
+          resolve();
+        });
       });
     }
     send(res, cannedReply(scenario, model) ?? (await success(slow ? "ok" : scenario, model, checked, mode)));
@@ -370,12 +520,25 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
 
   function checkKey(key: string | string[] | undefined): Reply | null {
     if (key === undefined || key === "") {
-      return gErr(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
+      return gErr(
+        403,
+        "PERMISSION_DENIED",
+        "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+      );
     }
     if (typeof key !== "string" || !keys.has(key)) {
       return invalid("API key not valid. Please pass a valid API key.", [
-        { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com", metadata: { service: "generativelanguage.googleapis.com" } },
-        { "@type": "type.googleapis.com/google.rpc.LocalizedMessage", locale: "en-US", message: "API key not valid. Please pass a valid API key." },
+        {
+          "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+          reason: "API_KEY_INVALID",
+          domain: "googleapis.com",
+          metadata: { service: "generativelanguage.googleapis.com" },
+        },
+        {
+          "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+          locale: "en-US",
+          message: "API key not valid. Please pass a valid API key.",
+        },
       ]);
     }
     return null;
@@ -403,9 +566,19 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    enqueue: (...names) => { check(names); queue.push(...names); },
-    setDefault: (name) => { check([name]); fallback = name; },
-    reset: () => { queue = []; fallback = "ok"; requests.length = 0; },
+    enqueue: (...names) => {
+      check(names);
+      queue.push(...names);
+    },
+    setDefault: (name) => {
+      check([name]);
+      fallback = name;
+    },
+    reset: () => {
+      queue = [];
+      fallback = "ok";
+      requests.length = 0;
+    },
     close: async () => {
       for (const t of timers) clearTimeout(t);
       timers.clear();

@@ -33,13 +33,23 @@ export type Plan = (req: RecordedRequest, n: number) => Reply;
 
 export const plans = {
   ok: (): Plan => () => ({ status: 200 }),
-  status: (status: number, headers?: Record<string, string>): Plan => () => ({ status, headers }),
-  failThenSucceed: (failures: number, status = 500): Plan => (_r, n) => ({ status: n < failures ? status : 200 }),
-  slow: (delayMs: number, status = 200): Plan => () => ({ status, delayMs }),
-  redirect: (location: string, status = 302): Plan => () => ({ status, headers: { location } }),
+  status:
+    (status: number, headers?: Record<string, string>): Plan =>
+    () => ({ status, headers }),
+  failThenSucceed:
+    (failures: number, status = 500): Plan =>
+    (_r, n) => ({ status: n < failures ? status : 200 }),
+  slow:
+    (delayMs: number, status = 200): Plan =>
+    () => ({ status, delayMs }),
+  redirect:
+    (location: string, status = 302): Plan =>
+    () => ({ status, headers: { location } }),
   /** the first reply carries a Retry-After (seconds or HTTP date), then 200. */
-  retryAfterOnce: (retryAfter: string, status = 429): Plan => (_r, n) =>
-    n === 0 ? { status, headers: { "retry-after": retryAfter } } : { status: 200 },
+  retryAfterOnce:
+    (retryAfter: string, status = 429): Plan =>
+    (_r, n) =>
+      n === 0 ? { status, headers: { "retry-after": retryAfter } } : { status: 200 },
 };
 
 export class FakeReceiver {

@@ -152,7 +152,9 @@ export function runFileStoreContract(name: string, make: () => Promise<ContractH
       assert.deepEqual(await h.leftovers(), before);
 
       await store.put("f/old.bin", Buffer.from("keep me"), "image/png");
-      await assert.rejects(store.put("f/old.bin", generatedStream(8 * MiB, 64 * 1024, { failAfter: 6 * MiB }).body, "image/jpeg"));
+      await assert.rejects(
+        store.put("f/old.bin", generatedStream(8 * MiB, 64 * 1024, { failAfter: 6 * MiB }).body, "image/jpeg"),
+      );
       const kept = await store.get("f/old.bin");
       assert.ok(kept);
       assert.equal(kept.contentType, "image/png");
@@ -160,7 +162,20 @@ export function runFileStoreContract(name: string, make: () => Promise<ContractH
     });
 
     withStore("unsafe keys are refused by every method", async ({ store }) => {
-      const bad = ["", "/abs/a.png", "a/../b.png", "../a.png", "a/./b.png", "a//b.png", "a/", "a\\b.png", "a\u0000b", "a\nb", "..", "x".repeat(256)];
+      const bad = [
+        "",
+        "/abs/a.png",
+        "a/../b.png",
+        "../a.png",
+        "a/./b.png",
+        "a//b.png",
+        "a/",
+        "a\\b.png",
+        "a\u0000b",
+        "a\nb",
+        "..",
+        "x".repeat(256),
+      ];
       for (const key of bad) {
         const isUnsafe = (err: unknown) => err instanceof UnsafeKeyError;
         await assert.rejects(store.put(key, Buffer.from("x"), "image/png"), isUnsafe, `put ${JSON.stringify(key)}`);
@@ -179,7 +194,9 @@ export function runFileStoreContract(name: string, make: () => Promise<ContractH
       if (atomicSameKeyPuts === false) return;
 
       await Promise.all(
-        Array.from({ length: 8 }, (_, i) => store.put("p/same.bin", Readable.from([payload(i).subarray(0, 1000), payload(i).subarray(1000)]), "image/png")),
+        Array.from({ length: 8 }, (_, i) =>
+          store.put("p/same.bin", Readable.from([payload(i).subarray(0, 1000), payload(i).subarray(1000)]), "image/png"),
+        ),
       );
       const got = await store.read("p/same.bin", 1e6);
       assert.ok(got);

@@ -85,7 +85,10 @@ for (const backend of BACKENDS) {
       const { files, a } = env;
       await assert.rejects(files.saveUpload({ account: a, fileName: "x.png", body: GIF }), uploadError("Unsupported file type"));
       await assert.rejects(files.saveUpload({ account: a, body: Buffer.alloc(0) }), uploadError("Unsupported file type"));
-      await assert.rejects(files.saveUpload({ account: a, body: Readable.from([Buffer.from("<svg")]) }), uploadError("Unsupported file type"));
+      await assert.rejects(
+        files.saveUpload({ account: a, body: Readable.from([Buffer.from("<svg")]) }),
+        uploadError("Unsupported file type"),
+      );
       await assert.rejects(files.saveUpload({ account: a, uploadPath: "a/../b", body: PNG }), uploadError("Invalid uploadPath"));
       await assert.rejects(files.saveUpload({ account: a, fileName: "../x.png", body: PNG }), uploadError("Invalid fileName"));
       assert.deepEqual(await env.leftovers(), []);
@@ -119,9 +122,15 @@ for (const backend of BACKENDS) {
       assert.ok(theirs.fileUrl.includes(`/files/u/${b.token}/`));
       // path tricks aiming at A's token are refused outright
       for (const uploadPath of [`../${a.token}/shared`, `../../u/${a.token}`, `/files/u/${a.token}/shared/..`]) {
-        await assert.rejects(files.saveUpload({ account: b, uploadPath, fileName: "x.png", body: JPEG }), uploadError("Invalid uploadPath"));
+        await assert.rejects(
+          files.saveUpload({ account: b, uploadPath, fileName: "x.png", body: JPEG }),
+          uploadError("Invalid uploadPath"),
+        );
       }
-      await assert.rejects(files.saveUpload({ account: b, uploadPath: "shared", fileName: `..\\${a.token}`, body: JPEG }), uploadError("Invalid fileName"));
+      await assert.rejects(
+        files.saveUpload({ account: b, uploadPath: "shared", fileName: `..\\${a.token}`, body: JPEG }),
+        uploadError("Invalid fileName"),
+      );
       const opened = await files.open(new URL(mine.fileUrl).pathname, {});
       assert.ok(opened.kind === "ok");
       assert.deepEqual(await body(opened.object), PNG);
@@ -136,7 +145,15 @@ for (const backend of BACKENDS) {
     it("download-url: non-peel, unknown and malformed URLs are not ours", async ({ files, a }) => {
       const up = await files.saveUpload({ account: a, fileName: "x.png", body: PNG });
       const path = new URL(up.fileUrl).pathname;
-      for (const url of [`https://example.com${path}`, `http://peel.test${path}`, `${PUBLIC_URL}/files/u/${a.token}/uploads/none.png`, `${PUBLIC_URL}/api${path}`, "not a url", 42, null]) {
+      for (const url of [
+        `https://example.com${path}`,
+        `http://peel.test${path}`,
+        `${PUBLIC_URL}/files/u/${a.token}/uploads/none.png`,
+        `${PUBLIC_URL}/api${path}`,
+        "not a url",
+        42,
+        null,
+      ]) {
         assert.deepEqual(await files.downloadLink(url, a.id), { kind: "not_ours" }, String(url));
       }
       assert.equal(await files.readOwnFile(new URL(`https://example.com${path}`), MiB, a.id), null);
@@ -206,20 +223,29 @@ for (const backend of BACKENDS) {
       assert.equal(ok.fileSize, 30 * MiB);
       const before = await env.leftovers();
 
-      await assert.rejects(files.saveUpload({ account: a, fileName: "over.png", body: pngStream(30 * MiB + 1) }), uploadError("File size exceeds the limit"));
+      await assert.rejects(
+        files.saveUpload({ account: a, fileName: "over.png", body: pngStream(30 * MiB + 1) }),
+        uploadError("File size exceeds the limit"),
+      );
       assert.equal(await store.exists(`u/${a.id}/uploads/over.png`), false);
       assert.deepEqual(await env.leftovers(), before);
       assert.equal(await db.getFileByUrlPath(`/files/u/${a.token}/uploads/over.png`), null);
 
       // replacing with an oversized stream keeps the earlier file whole
-      await assert.rejects(files.saveUpload({ account: a, fileName: "max.png", body: pngStream(30 * MiB + 1) }), uploadError("File size exceeds the limit"));
+      await assert.rejects(
+        files.saveUpload({ account: a, fileName: "max.png", body: pngStream(30 * MiB + 1) }),
+        uploadError("File size exceeds the limit"),
+      );
       const kept = await files.open(`/files/u/${a.token}/uploads/max.png`, {});
       assert.ok(kept.kind === "ok");
       assert.equal((await hashStream(kept.object.body)).bytes, 30 * MiB);
 
       const big = Buffer.alloc(30 * MiB + 1);
       PNG.copy(big);
-      await assert.rejects(files.saveUpload({ account: a, fileName: "buf.png", body: big }), uploadError("File size exceeds the limit"));
+      await assert.rejects(
+        files.saveUpload({ account: a, fileName: "buf.png", body: big }),
+        uploadError("File size exceeds the limit"),
+      );
       assert.deepEqual(await env.leftovers(), before);
     });
 
@@ -266,7 +292,9 @@ test("a publicUrl with a path prefix issues and recognises prefixed URLs", async
     const link = await files.downloadLink(up.fileUrl, env.a.id);
     assert.ok(link.kind === "link");
     assert.ok(link.url.startsWith(`${up.fileUrl}?exp=`));
-    assert.deepEqual(await files.downloadLink(`https://example.org/files/u/${env.a.token}/uploads/p.png`, env.a.id), { kind: "not_ours" });
+    assert.deepEqual(await files.downloadLink(`https://example.org/files/u/${env.a.token}/uploads/p.png`, env.a.id), {
+      kind: "not_ours",
+    });
   } finally {
     await env.close();
   }

@@ -38,7 +38,12 @@ async function objectsUnder(prefix: string): Promise<string[]> {
 runFileStoreContract("s3 (s3rver)", async () => {
   const prefix = `case-${++n}`;
   // s3rver writes each PUT straight into the object file, so racing PUTs to one key interleave.
-  return { store: newStore(prefix), leftovers: () => objectsUnder(prefix), close: async () => undefined, atomicSameKeyPuts: false };
+  return {
+    store: newStore(prefix),
+    leftovers: () => objectsUnder(prefix),
+    close: async () => undefined,
+    atomicSameKeyPuts: false,
+  };
 });
 
 test("s3: keys live under the configured prefix", async () => {
@@ -78,5 +83,8 @@ test("s3: a non-ASCII download name gets an RFC 6266 filename*", async () => {
   await store.put("a.png", Buffer.from("x"), "image/png");
   const link = await store.presignDownload("a.png", 60, "café.png");
   assert.ok(link);
-  assert.equal(new URL(link).searchParams.get("response-content-disposition"), `attachment; filename="caf_.png"; filename*=UTF-8''caf%C3%A9.png`);
+  assert.equal(
+    new URL(link).searchParams.get("response-content-disposition"),
+    `attachment; filename="caf_.png"; filename*=UTF-8''caf%C3%A9.png`,
+  );
 });

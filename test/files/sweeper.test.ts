@@ -41,7 +41,12 @@ for (const backend of BACKENDS) {
       const { files, a, b, clock, db, store } = env;
       const up1 = await files.saveUpload({ account: a, fileName: "a.png", body: PNG });
       const up2 = await files.saveUpload({ account: b, uploadPath: "x/y", body: JPEG });
-      const res = await files.saveResult({ accountId: a.id, taskId: "0123456789abcdef0123456789abcdef", bytes: PNG, format: "png" });
+      const res = await files.saveResult({
+        accountId: a.id,
+        taskId: "0123456789abcdef0123456789abcdef",
+        bytes: PNG,
+        format: "png",
+      });
       assert.equal((await env.leftovers()).length, 3);
 
       clock.advance(3 * DAY - 1);
@@ -77,7 +82,13 @@ for (const backend of BACKENDS) {
       const logged: Array<{ obj: object; msg: string }> = [];
       clock.advance(3 * DAY);
       const flaky = failingDeletes(store, () => failing);
-      const n = await sweepExpiredFiles({ records: db, store: flaky, now: clock.now(), batch: 2, logger: { warn: (obj, msg) => logged.push({ obj, msg }) } });
+      const n = await sweepExpiredFiles({
+        records: db,
+        store: flaky,
+        now: clock.now(),
+        batch: 2,
+        logger: { warn: (obj, msg) => logged.push({ obj, msg }) },
+      });
       assert.equal(n, 4);
       assert.equal(logged.length, 1);
       assert.equal(logged[0].msg, "files:sweep:failed");

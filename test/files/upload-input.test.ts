@@ -20,7 +20,25 @@ test("uploadPath: slashes stripped, default `uploads`", () => {
 });
 
 test("uploadPath: traversal, odd characters and non-strings are refused", () => {
-  for (const p of ["..", "a/../b", "./a", "a/.", "a//b", "a\\b", "a b", "a/%2e%2e", "a\u0000", "é", "a?b", "a#b", 42, {}, ["a"], "x".repeat(256), "a/".repeat(300)]) {
+  for (const p of [
+    "..",
+    "a/../b",
+    "./a",
+    "a/.",
+    "a//b",
+    "a\\b",
+    "a b",
+    "a/%2e%2e",
+    "a\u0000",
+    "é",
+    "a?b",
+    "a#b",
+    42,
+    {},
+    ["a"],
+    "x".repeat(256),
+    "a/".repeat(300),
+  ]) {
     assert.throws(() => normalizeUploadPath(p), BAD_PATH, JSON.stringify(p));
   }
 });
@@ -59,7 +77,19 @@ test("base64: bare, data URL, wrapped lines, URL-safe, unpadded", () => {
 
 test("base64: missing vs malformed", () => {
   for (const v of [undefined, null, ""]) assert.throws(() => decodeBase64Upload(v), MISSING_B64);
-  for (const v of ["abc!", "ab=c", "a", "abcde", "abc===", "data:image/png,iVBORw0K", "data:image/png;base64,", "data:image/png;base64,@@", "   ", 12, {}]) {
+  for (const v of [
+    "abc!",
+    "ab=c",
+    "a",
+    "abcde",
+    "abc===",
+    "data:image/png,iVBORw0K",
+    "data:image/png;base64,",
+    "data:image/png;base64,@@",
+    "   ",
+    12,
+    {},
+  ]) {
     assert.throws(() => decodeBase64Upload(v), BAD_B64, JSON.stringify(v));
   }
 });

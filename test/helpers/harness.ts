@@ -26,14 +26,23 @@ export interface TestPeel {
   /** an API key of `account` (1000 credits unless `credits` says otherwise). */
   key: string;
   account: Account;
-  newKey(opts?: { credits?: number; unmetered?: boolean; limits?: KeyLimits; accountId?: string }): Promise<{ key: string; account: Account; keyId: string }>;
+  newKey(opts?: {
+    credits?: number;
+    unmetered?: boolean;
+    limits?: KeyLimits;
+    accountId?: string;
+  }): Promise<{ key: string; account: Account; keyId: string }>;
   /** fetch against the server with the default key. */
-  api(method: string, path: string, body?: unknown, opts?: { key?: string | null; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; headers: Headers; json: any; text: string }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { key?: string | null; headers?: Record<string, string>; raw?: string },
+  ): Promise<{ status: number; headers: Headers; json: any; text: string }>;
   /** polls recordInfo until a terminal state (or timeout). */
   waitForTask(taskId: string, opts?: { key?: string; timeoutMs?: number }): Promise<any>;
   close(): Promise<void>;
 }
-
 
 export { freePort };
 
@@ -62,7 +71,13 @@ export async function startPeel(
     ...opts.env,
   });
   const logger = pino({ level: config.logLevel });
-  const runtime = await createRuntime(config, { engine: opts.engine, clock: opts.clock, logger, retryBaseMs: opts.retryBaseMs ?? 20, sweepIntervalMs: 50 });
+  const runtime = await createRuntime(config, {
+    engine: opts.engine,
+    clock: opts.clock,
+    logger,
+    retryBaseMs: opts.retryBaseMs ?? 20,
+    sweepIntervalMs: 50,
+  });
   const app = await buildApp(runtime.ctx);
   await app.listen({ port, host: "127.0.0.1" });
   if (opts.background !== false) runtime.startBackground();
@@ -89,7 +104,7 @@ export async function startPeel(
     }
     const res = await fetch(url + p, { method, headers, body: payload });
     const text = await res.text();
-    let json: any = undefined;
+    let json: any;
     try {
       json = JSON.parse(text);
     } catch {

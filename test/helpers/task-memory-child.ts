@@ -72,8 +72,18 @@ const out = {
   failMsg: rec.failMsg,
   took,
   exactPeak: hwmRss !== null,
-  base: { rss: base.rss / MiB, arrayBuffers: base.arrayBuffers / MiB, external: base.external / MiB, heapUsed: base.heapUsed / MiB },
-  peak: { rss: peak.rss / MiB, arrayBuffers: peak.arrayBuffers / MiB, external: peak.external / MiB, heapUsed: peak.heapUsed / MiB },
+  base: {
+    rss: base.rss / MiB,
+    arrayBuffers: base.arrayBuffers / MiB,
+    external: base.external / MiB,
+    heapUsed: base.heapUsed / MiB,
+  },
+  peak: {
+    rss: peak.rss / MiB,
+    arrayBuffers: peak.arrayBuffers / MiB,
+    external: peak.external / MiB,
+    heapUsed: peak.heapUsed / MiB,
+  },
 };
 process.stdout.write(`TASK_MEMORY ${JSON.stringify(out)}\n`);
 process.exit(0);

@@ -19,14 +19,26 @@ const CHILD = fileURLToPath(new URL("./task-memory-child.ts", import.meta.url));
  * Runs one task in a fresh node process (so the figure is the first-task one) against the fake
  * Google at `fakeUrl`. `env` is added to the child's environment (MALLOC_ARENA_MAX, ...).
  */
-export function measureTaskMemory(opts: { fakeUrl: string; urls: string[]; env?: Record<string, string | undefined>; nodeArgs?: string[] }): Promise<TaskMemory> {
+export function measureTaskMemory(opts: {
+  fakeUrl: string;
+  urls: string[];
+  env?: Record<string, string | undefined>;
+  nodeArgs?: string[];
+}): Promise<TaskMemory> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TASK_MEMORY_FAKE_URL: opts.fakeUrl, TASK_MEMORY_URLS: JSON.stringify(opts.urls) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      TASK_MEMORY_FAKE_URL: opts.fakeUrl,
+      TASK_MEMORY_URLS: JSON.stringify(opts.urls),
+    };
     for (const [k, v] of Object.entries(opts.env ?? {})) {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    const child = spawn(process.execPath, ["--expose-gc", ...(opts.nodeArgs ?? []), "--import", "tsx", CHILD], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--expose-gc", ...(opts.nodeArgs ?? []), "--import", "tsx", CHILD], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));

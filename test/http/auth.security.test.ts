@@ -87,12 +87,20 @@ for (const ep of KIE_ENDPOINTS) {
 describe("authentication comes first (§4.2 step 1)", () => {
   test("an unauthenticated createTask with a bad body is a 401, not a 422", async () => {
     const ep = KIE_ENDPOINTS.find((e) => e.name === "createTask")!;
-    const res = await fetch(peel.url + ep.path, { method: "POST", headers: { "content-type": "application/json" }, body: "[not json" });
+    const res = await fetch(peel.url + ep.path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "[not json",
+    });
     assert.deepEqual(await res.json(), unauthorizedBody("kie"));
   });
 
   test("an unauthenticated createTask over 1 MiB is a 401 (the body is never read)", async () => {
-    const res = await fetch(peel.url + "/api/v1/jobs/createTask", { method: "POST", headers: { "content-type": "application/json" }, body: "x".repeat(2 * 1024 * 1024) });
+    const res = await fetch(peel.url + "/api/v1/jobs/createTask", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "x".repeat(2 * 1024 * 1024),
+    });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), unauthorizedBody("kie"));
   });

@@ -47,7 +47,11 @@ describe("url is required", () => {
     });
   }
   test("a body that is not JSON → 422 url is required", async () => {
-    assertKieError(await peel.api("POST", PATH, undefined, { raw: "url=x", headers: { "content-type": "text/plain" } }), 422, "url is required");
+    assertKieError(
+      await peel.api("POST", PATH, undefined, { raw: "url=x", headers: { "content-type": "text/plain" } }),
+      422,
+      "url is required",
+    );
   });
   test("no body → 422 url is required", async () => {
     assertKieError(await peel.api("POST", PATH), 422, "url is required");
@@ -106,7 +110,11 @@ describe("signed links refuse tampering (§9)", () => {
     noExp.searchParams.delete("exp");
     assert.equal((await fetch(noExp)).status, 403);
 
-    const up = await peel.api("POST", "/api/file-base64-upload", { base64Data: TINY_PNG_B64, uploadPath: "in", fileName: "b.png" });
+    const up = await peel.api("POST", "/api/file-base64-upload", {
+      base64Data: TINY_PNG_B64,
+      uploadPath: "in",
+      fileName: "b.png",
+    });
     const other = new URL(up.json.data.downloadUrl);
     other.search = u.search; // a's signature on b's path
     assert.equal((await fetch(other)).status, 403);
@@ -138,7 +146,11 @@ describe("signed links refuse tampering (§9)", () => {
 
 describe("File not found (§9: peel URL whose file is gone)", () => {
   test("an upload past its 3 days → 404 File not found", async () => {
-    const up = await peel.api("POST", "/api/file-base64-upload", { base64Data: TINY_PNG_B64, uploadPath: "old", fileName: "c.png" });
+    const up = await peel.api("POST", "/api/file-base64-upload", {
+      base64Data: TINY_PNG_B64,
+      uploadPath: "old",
+      fileName: "c.png",
+    });
     const url = up.json.data.downloadUrl;
     const linkBefore = await signedLink(url);
     // a link never outlives its file: 1 minute before expiry the link is capped at 1 minute

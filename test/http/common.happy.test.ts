@@ -42,7 +42,12 @@ describe("GET /api/v1/chat/credit", () => {
   test("an unmetered account reports 1000000 and is never charged", async () => {
     const free = await peel.newKey({ unmetered: true, credits: 0 });
     assert.deepEqual((await credit(free.key)).json, { code: 200, msg: "success", data: 1000000 });
-    const res = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: "free", resolution: "4K" } }, { key: free.key });
+    const res = await peel.api(
+      "POST",
+      "/api/v1/jobs/createTask",
+      { model: "nano-banana-pro", input: { prompt: "free", resolution: "4K" } },
+      { key: free.key },
+    );
     assert.equal(res.json.code, 200, "no 402 for an unmetered account with no credits");
     const rec = await peel.waitForTask(res.json.data.taskId, { key: free.key });
     assert.equal(rec.state, "success");
@@ -86,7 +91,11 @@ describe("POST /api/v1/common/download-url", () => {
   });
 
   test("an uploaded file's URL works too", async () => {
-    const up = await peel.api("POST", "/api/file-base64-upload", { base64Data: TINY_PNG_B64, uploadPath: "images/x", fileName: "dot.png" });
+    const up = await peel.api("POST", "/api/file-base64-upload", {
+      base64Data: TINY_PNG_B64,
+      uploadPath: "images/x",
+      fileName: "dot.png",
+    });
     assert.equal(up.json.success, true, JSON.stringify(up.json));
     const u = await link(up.json.data.downloadUrl);
     const res = await fetch(u);

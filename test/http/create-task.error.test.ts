@@ -46,10 +46,18 @@ const ROWS: Array<[string, unknown, string]> = [
   ['model ""', { model: "", input: { prompt: "p" } }, "model is required"],
   // 2
   ["model unknown", { model: "nano-banana-ultra", input: { prompt: "p" } }, "The model name you specified is not supported"],
-  ["model with google/ prefix", { model: "google/nano-banana-pro", input: { prompt: "p" } }, "The model name you specified is not supported"],
+  [
+    "model with google/ prefix",
+    { model: "google/nano-banana-pro", input: { prompt: "p" } },
+    "The model name you specified is not supported",
+  ],
   ["model upper-case", { model: "Nano-Banana-Pro", input: { prompt: "p" } }, "The model name you specified is not supported"],
   ["model a number", { model: 123, input: { prompt: "p" } }, "The model name you specified is not supported"],
-  ["model an object", { model: { id: "nano-banana-pro" }, input: { prompt: "p" } }, "The model name you specified is not supported"],
+  [
+    "model an object",
+    { model: { id: "nano-banana-pro" }, input: { prompt: "p" } },
+    "The model name you specified is not supported",
+  ],
   ["model an array", { model: ["nano-banana-pro"], input: { prompt: "p" } }, "The model name you specified is not supported"],
   ["model false", { model: false, input: { prompt: "p" } }, "The model name you specified is not supported"],
   // 3
@@ -78,15 +86,27 @@ const ROWS: Array<[string, unknown, string]> = [
   ["prompt an object", { model: "nano-banana-pro", input: { prompt: { text: "p" } } }, "prompt format is invalid"],
   ["prompt true", { model: "nano-banana-pro", input: { prompt: true } }, "prompt format is invalid"],
   // 7
-  ["prompt 10001 chars", { model: "nano-banana-pro", input: { prompt: "a".repeat(10_001) } }, "The text length cannot exceed the maximum limit"],
+  [
+    "prompt 10001 chars",
+    { model: "nano-banana-pro", input: { prompt: "a".repeat(10_001) } },
+    "The text length cannot exceed the maximum limit",
+  ],
   // 5001 emoji = 10002 UTF-16 units (the limit counts JS string.length, not code points)
-  ["prompt 5001 emoji (10002 UTF-16 units)", { model: "nano-banana-pro", input: { prompt: "😀".repeat(5001) } }, "The text length cannot exceed the maximum limit"],
+  [
+    "prompt 5001 emoji (10002 UTF-16 units)",
+    { model: "nano-banana-pro", input: { prompt: "😀".repeat(5001) } },
+    "The text length cannot exceed the maximum limit",
+  ],
   // 8
   ["image_input a string", withInput({ image_input: "https://example.com/a.png" }), "image_input format is invalid"],
   ["image_input an object", withInput({ image_input: { 0: "https://example.com/a.png" } }), "image_input format is invalid"],
   ["image_input a number", withInput({ image_input: 1 }), "image_input format is invalid"],
   // 9
-  ["image_input 9 items", withInput({ image_input: Array.from({ length: 9 }, (_, i) => `https://example.com/${i}.png`) }), "image_input cannot contain more than 8 items"],
+  [
+    "image_input 9 items",
+    withInput({ image_input: Array.from({ length: 9 }, (_, i) => `https://example.com/${i}.png`) }),
+    "image_input cannot contain more than 8 items",
+  ],
   // 10
   ["image_input item not a URL", withInput({ image_input: ["not a url"] }), "image_input format is invalid"],
   ["image_input item relative", withInput({ image_input: ["/files/a.png"] }), "image_input format is invalid"],
@@ -95,11 +115,19 @@ const ROWS: Array<[string, unknown, string]> = [
   ["image_input item null", withInput({ image_input: [null] }), "image_input format is invalid"],
   ['image_input item ""', withInput({ image_input: [""] }), "image_input format is invalid"],
   ["image_input item > 2048 chars", withInput({ image_input: [longUrl(2049)] }), "image_input format is invalid"],
-  ["image_input second item bad", withInput({ image_input: ["https://example.com/a.png", "nope"] }), "image_input format is invalid"],
+  [
+    "image_input second item bad",
+    withInput({ image_input: ["https://example.com/a.png", "nope"] }),
+    "image_input format is invalid",
+  ],
   // 11
   ["aspect_ratio 16x9", withInput({ aspect_ratio: "16x9" }), "aspect_ratio is not within the range of allowed options"],
   ["aspect_ratio AUTO", withInput({ aspect_ratio: "AUTO" }), "aspect_ratio is not within the range of allowed options"],
-  ["aspect_ratio 1:4 (nano-banana-2 only)", withInput({ aspect_ratio: "1:4" }), "aspect_ratio is not within the range of allowed options"],
+  [
+    "aspect_ratio 1:4 (nano-banana-2 only)",
+    withInput({ aspect_ratio: "1:4" }),
+    "aspect_ratio is not within the range of allowed options",
+  ],
   ['aspect_ratio ""', withInput({ aspect_ratio: "" }), "aspect_ratio is not within the range of allowed options"],
   ["aspect_ratio a number", withInput({ aspect_ratio: 1 }), "aspect_ratio is not within the range of allowed options"],
   ["aspect_ratio an array", withInput({ aspect_ratio: ["1:1"] }), "aspect_ratio is not within the range of allowed options"],
@@ -132,18 +160,38 @@ describe("only the first failing check answers (§4.3 order, §14.4)", () => {
     ["model missing beats the rest", { ...allBad }, "model is required"],
     ["unknown model beats callBackUrl", { ...allBad, model: "x" }, "The model name you specified is not supported"],
     ["callBackUrl beats input", { ...allBad, model: "nano-banana-pro" }, "callBackUrl format is invalid"],
-    ["callBackUrl beats a null input", { model: "nano-banana-pro", callBackUrl: "ftp://x", input: null }, "callBackUrl format is invalid"],
+    [
+      "callBackUrl beats a null input",
+      { model: "nano-banana-pro", callBackUrl: "ftp://x", input: null },
+      "callBackUrl format is invalid",
+    ],
     ["input missing beats prompt", { model: "nano-banana-pro", input: "x" }, "input is required"],
     ["prompt type beats image_input", { model: "nano-banana-pro", input: { ...allBad.input } }, "prompt format is invalid"],
-    ["prompt whitespace beats image_input", { model: "nano-banana-pro", input: { ...allBad.input, prompt: "  " } }, "prompt is required"],
-    ["prompt too long beats image_input", { model: "nano-banana-pro", input: { ...allBad.input, prompt: "a".repeat(10_001) } }, "The text length cannot exceed the maximum limit"],
-    ["image_input type beats enums", { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p" } }, "image_input format is invalid"],
+    [
+      "prompt whitespace beats image_input",
+      { model: "nano-banana-pro", input: { ...allBad.input, prompt: "  " } },
+      "prompt is required",
+    ],
+    [
+      "prompt too long beats image_input",
+      { model: "nano-banana-pro", input: { ...allBad.input, prompt: "a".repeat(10_001) } },
+      "The text length cannot exceed the maximum limit",
+    ],
+    [
+      "image_input type beats enums",
+      { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p" } },
+      "image_input format is invalid",
+    ],
     [
       "image_input count beats item format",
       { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p", image_input: Array(9).fill("bad") } },
       "image_input cannot contain more than 8 items",
     ],
-    ["aspect_ratio beats resolution", { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p", image_input: [] } }, "aspect_ratio is not within the range of allowed options"],
+    [
+      "aspect_ratio beats resolution",
+      { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p", image_input: [] } },
+      "aspect_ratio is not within the range of allowed options",
+    ],
     [
       "resolution beats output_format",
       { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p", image_input: [], aspect_ratio: "1:1" } },
@@ -151,7 +199,10 @@ describe("only the first failing check answers (§4.3 order, §14.4)", () => {
     ],
     [
       "output_format last",
-      { model: "nano-banana-pro", input: { ...allBad.input, prompt: "p", image_input: [], aspect_ratio: "1:1", resolution: "4K" } },
+      {
+        model: "nano-banana-pro",
+        input: { ...allBad.input, prompt: "p", image_input: [], aspect_ratio: "1:1", resolution: "4K" },
+      },
       "output_format is not within the range of allowed options",
     ],
   ];
@@ -160,17 +211,24 @@ describe("only the first failing check answers (§4.3 order, §14.4)", () => {
 
 describe("body parsing (§4.2 step 4)", () => {
   const NOT_OBJECT = "Request body must be a JSON object";
-  test("not JSON", () => expectRefused(undefined, NOT_OBJECT, { raw: "{model: nano-banana-pro", headers: { "content-type": "application/json" } }));
-  test("a JSON array", () => expectRefused(undefined, NOT_OBJECT, { raw: JSON.stringify([good()]), headers: { "content-type": "application/json" } }));
-  test("a JSON string", () => expectRefused(undefined, NOT_OBJECT, { raw: '"hello"', headers: { "content-type": "application/json" } }));
+  test("not JSON", () =>
+    expectRefused(undefined, NOT_OBJECT, { raw: "{model: nano-banana-pro", headers: { "content-type": "application/json" } }));
+  test("a JSON array", () =>
+    expectRefused(undefined, NOT_OBJECT, { raw: JSON.stringify([good()]), headers: { "content-type": "application/json" } }));
+  test("a JSON string", () =>
+    expectRefused(undefined, NOT_OBJECT, { raw: '"hello"', headers: { "content-type": "application/json" } }));
   test("JSON null", () => expectRefused(undefined, NOT_OBJECT, { raw: "null", headers: { "content-type": "application/json" } }));
-  test("empty body with JSON content type", () => expectRefused(undefined, NOT_OBJECT, { raw: "", headers: { "content-type": "application/json" } }));
+  test("empty body with JSON content type", () =>
+    expectRefused(undefined, NOT_OBJECT, { raw: "", headers: { "content-type": "application/json" } }));
   test("no body at all", async () => {
     const res = await peel.api("POST", PATH);
     assertKieError(res, 422, NOT_OBJECT);
   });
   test("form-encoded body", () =>
-    expectRefused(undefined, NOT_OBJECT, { raw: "model=nano-banana-pro&prompt=x", headers: { "content-type": "application/x-www-form-urlencoded" } }));
+    expectRefused(undefined, NOT_OBJECT, {
+      raw: "model=nano-banana-pro&prompt=x",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    }));
   test("body over 1 MiB → Request body is too large", async () => {
     const body = { model: "nano-banana-pro", input: { prompt: "p", padding: "x".repeat(1024 * 1024 + 10) } };
     const res = await peel.api("POST", PATH, body);
@@ -178,7 +236,11 @@ describe("body parsing (§4.2 step 4)", () => {
   });
   test("body over 1 MiB without a content type → Request body is too large", async () => {
     const raw = JSON.stringify({ model: "nano-banana-pro", input: { prompt: "p", padding: "x".repeat(1024 * 1024 + 10) } });
-    const res = await fetch(peel.url + PATH, { method: "POST", headers: { authorization: `Bearer ${peel.key}` }, body: Buffer.from(raw) });
+    const res = await fetch(peel.url + PATH, {
+      method: "POST",
+      headers: { authorization: `Bearer ${peel.key}` },
+      body: Buffer.from(raw),
+    });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { code: 422, msg: "Request body is too large", data: null });
   });
@@ -191,7 +253,12 @@ describe("body parsing (§4.2 step 4)", () => {
         c.close();
       },
     });
-    const init = { method: "POST", headers: { authorization: `Bearer ${peel.key}`, "content-type": "application/json" }, body: stream, duplex: "half" };
+    const init = {
+      method: "POST",
+      headers: { authorization: `Bearer ${peel.key}`, "content-type": "application/json" },
+      body: stream,
+      duplex: "half",
+    };
     const res = await fetch(peel.url + PATH, init as RequestInit);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { code: 422, msg: "Request body is too large", data: null });
@@ -199,7 +266,10 @@ describe("body parsing (§4.2 step 4)", () => {
   test("the legacy playground path refuses the same way", async () => {
     const res = await peel.api("POST", "/api/v1/playground/createTask", withInput({ resolution: "1k" }));
     assertKieError(res, 422, "resolution is not within the range of allowed options");
-    const r2 = await peel.api("POST", "/api/v1/playground/createTask", undefined, { raw: "[]", headers: { "content-type": "application/json" } });
+    const r2 = await peel.api("POST", "/api/v1/playground/createTask", undefined, {
+      raw: "[]",
+      headers: { "content-type": "application/json" },
+    });
     assertKieError(r2, 422, NOT_OBJECT);
   });
 });
@@ -232,7 +302,11 @@ describe("statuses other than 200 (§3, §14.1)", () => {
     assert.deepEqual(credit.json, { code: 200, msg: "success", data: 17 });
     // 4K costs 24: 18 credits are not enough for it either
     const mid = await peel.newKey({ credits: 23 });
-    assertKieError(await peel.api("POST", PATH, withInput({ resolution: "4K" }), { key: mid.key }), 402, "The current credits are insufficient. Please top up.");
+    assertKieError(
+      await peel.api("POST", PATH, withInput({ resolution: "4K" }), { key: mid.key }),
+      402,
+      "The current credits are insufficient. Please top up.",
+    );
   });
 
   test("HTTP 429 with Retry-After after 20 creates in 10 s; failed validations count, refused calls do not", async () => {

@@ -18,7 +18,10 @@ after(() => peel.close());
 const PATH = "/api/v1/jobs/createTask";
 const PRO = MODELS.find((m) => m.id === "nano-banana-pro")!;
 
-async function create(body: unknown, opts: { path?: string; raw?: string; headers?: Record<string, string> } = {}): Promise<string> {
+async function create(
+  body: unknown,
+  opts: { path?: string; raw?: string; headers?: Record<string, string> } = {},
+): Promise<string> {
   const res = await peel.api("POST", opts.path ?? PATH, body, { raw: opts.raw, headers: opts.headers });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
@@ -68,7 +71,9 @@ describe("defaults and null fields (§4.1)", () => {
   });
 
   test("a valid callBackUrl is kept", async () => {
-    const t = await stored(await create({ model: "nano-banana-pro", callBackUrl: "http://127.0.0.1:9/hook?x=1", input: { prompt: "p" } }));
+    const t = await stored(
+      await create({ model: "nano-banana-pro", callBackUrl: "http://127.0.0.1:9/hook?x=1", input: { prompt: "p" } }),
+    );
     assert.equal(t.callbackUrl, "http://127.0.0.1:9/hook?x=1");
   });
 
@@ -94,7 +99,11 @@ describe("defaults and null fields (§4.1)", () => {
 
 describe("enums are exact and every allowed value works (§4.1, §14.3)", () => {
   for (const r of PRO.ratios) {
-    test(`aspect_ratio ${r}`, async () => assert.equal((await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", aspect_ratio: r } }))).input.aspectRatio, r));
+    test(`aspect_ratio ${r}`, async () =>
+      assert.equal(
+        (await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", aspect_ratio: r } }))).input.aspectRatio,
+        r,
+      ));
   }
   for (const r of PRO.resolutions!) {
     test(`resolution ${r}`, async () => {
@@ -104,8 +113,14 @@ describe("enums are exact and every allowed value works (§4.1, §14.3)", () => 
     });
   }
   test("output_format png and jpg", async () => {
-    assert.equal((await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "png" } }))).input.outputFormat, "png");
-    assert.equal((await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "jpg" } }))).input.outputFormat, "jpeg");
+    assert.equal(
+      (await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "png" } }))).input.outputFormat,
+      "png",
+    );
+    assert.equal(
+      (await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "jpg" } }))).input.outputFormat,
+      "jpeg",
+    );
   });
 });
 
@@ -136,7 +151,9 @@ describe("unknown fields are ignored (§14.2)", () => {
   });
 
   test("a misspelt image_urls yields a plain text-to-image task", async () => {
-    const t = await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", image_urls: ["https://example.com/a.png"] } }));
+    const t = await stored(
+      await create({ model: "nano-banana-pro", input: { prompt: "p", image_urls: ["https://example.com/a.png"] } }),
+    );
     assert.deepEqual(t.input.imageUrls, []);
   });
 });
@@ -145,7 +162,11 @@ describe("content types (§1): the body is JSON whatever the header says", () =>
   const raw = JSON.stringify({ model: "nano-banana-pro", input: { prompt: "no content type" } });
   test("no Content-Type header", async () => {
     // A Buffer body makes fetch send no Content-Type at all (a string would add text/plain).
-    const res = await fetch(peel.url + PATH, { method: "POST", headers: { authorization: `Bearer ${peel.key}` }, body: Buffer.from(raw) });
+    const res = await fetch(peel.url + PATH, {
+      method: "POST",
+      headers: { authorization: `Bearer ${peel.key}` },
+      body: Buffer.from(raw),
+    });
     const json = (await res.json()) as any;
     assert.equal(res.status, 200);
     assert.equal(json.code, 200, JSON.stringify(json));
@@ -167,9 +188,15 @@ describe("content types (§1): the body is JSON whatever the header says", () =>
   });
   test("a body of exactly 1 MiB is accepted (only over 1 MiB is too large)", async () => {
     const shell = JSON.stringify({ model: "nano-banana-pro", input: { prompt: "big", pad: "" } });
-    const body = JSON.stringify({ model: "nano-banana-pro", input: { prompt: "big", pad: "x".repeat(1024 * 1024 - shell.length) } });
+    const body = JSON.stringify({
+      model: "nano-banana-pro",
+      input: { prompt: "big", pad: "x".repeat(1024 * 1024 - shell.length) },
+    });
     assert.equal(Buffer.byteLength(body), 1024 * 1024);
-    assert.equal((await stored(await create(undefined, { raw: body, headers: { "content-type": "application/json" } }))).input.prompt, "big");
+    assert.equal(
+      (await stored(await create(undefined, { raw: body, headers: { "content-type": "application/json" } }))).input.prompt,
+      "big",
+    );
   });
   test("UTF-8 prompt text round-trips", async () => {
     const prompt = "灯台の夕暮れ — ñ, ü, 😀";
@@ -236,7 +263,12 @@ describe("the task is readable at once, as waiting (§5.3)", () => {
   test("the price is held at create: chat/credit drops by the price", async () => {
     const key = await peel.newKey({ credits: 100 });
     assert.equal((await peel.api("GET", "/api/v1/chat/credit", undefined, { key: key.key })).json.data, 100);
-    const res = await peel.api("POST", PATH, { model: "nano-banana-pro", input: { prompt: "p", resolution: "4K" } }, { key: key.key });
+    const res = await peel.api(
+      "POST",
+      PATH,
+      { model: "nano-banana-pro", input: { prompt: "p", resolution: "4K" } },
+      { key: key.key },
+    );
     assert.equal(res.json.code, 200);
     assert.equal((await peel.api("GET", "/api/v1/chat/credit", undefined, { key: key.key })).json.data, 76);
   });
@@ -251,7 +283,11 @@ describe("the task is readable at once, as waiting (§5.3)", () => {
 
 describe("the legacy playground path behaves identically (§14.11)", () => {
   test("create on /playground, read on both paths", async () => {
-    const body = { model: "nano-banana-pro", callBackUrl: "https://app.example.org/h", input: { prompt: "legacy", aspect_ratio: "16:9" } };
+    const body = {
+      model: "nano-banana-pro",
+      callBackUrl: "https://app.example.org/h",
+      input: { prompt: "legacy", aspect_ratio: "16:9" },
+    };
     const id = await create(body, { path: "/api/v1/playground/createTask" });
     const t = await stored(id);
     assert.deepEqual(t.input, { prompt: "legacy", imageUrls: [], aspectRatio: "16:9", resolution: "1K", outputFormat: "png" });

@@ -73,6 +73,9 @@ test("Swagger UI at /docs shows the createTask operation", async (t) => {
   assert.ok(!csp.includes("upgrade-insecure-requests"), csp);
   const remote = `http://peel.test:${new URL(peel.url).port}/docs`;
   await page.goto(remote, { waitUntil: "load" });
-  await page.locator(".opblock-summary-path", { hasText: "/api/v1/jobs/createTask" }).first().waitFor({ state: "visible", timeout: 20_000 });
+  await page
+    .locator(".opblock-summary-path", { hasText: "/api/v1/jobs/createTask" })
+    .first()
+    .waitFor({ state: "visible", timeout: 20_000 });
   assert.deepEqual(problems, [], `no errors at ${remote}`);
 });

@@ -15,24 +15,36 @@ const urls: Record<string, { url: string; type: string; bytes?: Buffer }> = {};
 before(async () => {
   peel = await startPeel();
   for (const fmt of ["png", "jpg"] as const) {
-    const res = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: `file ${fmt}`, output_format: fmt } });
+    const res = await peel.api("POST", "/api/v1/jobs/createTask", {
+      model: "nano-banana-pro",
+      input: { prompt: `file ${fmt}`, output_format: fmt },
+    });
     const rec = await peel.waitForTask(res.json.data.taskId);
     assert.equal(rec.state, "success");
     urls[`result ${fmt}`] = { url: JSON.parse(rec.resultJson).resultUrls[0], type: fmt === "png" ? "image/png" : "image/jpeg" };
   }
-  const up = await peel.api("POST", "/api/file-base64-upload", { base64Data: TINY_PNG_B64, uploadPath: "images/user-uploads", fileName: "sketch.png" });
+  const up = await peel.api("POST", "/api/file-base64-upload", {
+    base64Data: TINY_PNG_B64,
+    uploadPath: "images/user-uploads",
+    fileName: "sketch.png",
+  });
   assert.equal(up.json.success, true);
   urls["upload png"] = { url: up.json.data.fileUrl, type: "image/png", bytes: Buffer.from(TINY_PNG_B64, "base64") };
 });
 after(() => peel.close());
 
 /** A bare request: only the headers node:http itself needs (Host, Connection). */
-function bare(method: "GET" | "HEAD", url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; sent: string[] }> {
+function bare(
+  method: "GET" | "HEAD",
+  url: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; sent: string[] }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers: {} }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), sent: req.getHeaderNames() }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), sent: req.getHeaderNames() }),
+      );
       res.on("error", reject);
     });
     req.on("error", reject);

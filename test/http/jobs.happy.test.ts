@@ -6,7 +6,10 @@ import { startPeel } from "../helpers/harness.js";
 test("createTask on the sandbox engine reaches success and serves a 1024x1024 PNG", async (t) => {
   const peel = await startPeel();
   t.after(() => peel.close());
-  const res = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: "a lighthouse at dusk" } });
+  const res = await peel.api("POST", "/api/v1/jobs/createTask", {
+    model: "nano-banana-pro",
+    input: { prompt: "a lighthouse at dusk" },
+  });
   assert.equal(res.status, 200);
   assert.equal(res.json.code, 200);
   assert.match(res.json.data.taskId, /^[0-9a-f]{32}$/);

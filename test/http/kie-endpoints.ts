@@ -19,8 +19,7 @@ export interface KieEndpoint {
 }
 
 /** 1x1 transparent PNG. */
-export const TINY_PNG_B64 =
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+export const TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
 export const CREATE_BODY = { model: "nano-banana-pro", input: { prompt: "a lighthouse at dusk" } };
 
@@ -28,14 +27,49 @@ export const KIE_ENDPOINTS: readonly KieEndpoint[] = [
   { name: "createTask", method: "POST", path: "/api/v1/jobs/createTask", envelope: "kie", body: CREATE_BODY },
   { name: "playground createTask", method: "POST", path: "/api/v1/playground/createTask", envelope: "kie", body: CREATE_BODY },
   { name: "recordInfo", method: "GET", path: "/api/v1/jobs/recordInfo?taskId=0123456789abcdef0123456789abcdef", envelope: "kie" },
-  { name: "playground recordInfo", method: "GET", path: "/api/v1/playground/recordInfo?taskId=0123456789abcdef0123456789abcdef", envelope: "kie" },
+  {
+    name: "playground recordInfo",
+    method: "GET",
+    path: "/api/v1/playground/recordInfo?taskId=0123456789abcdef0123456789abcdef",
+    envelope: "kie",
+  },
   { name: "chat/credit", method: "GET", path: "/api/v1/chat/credit", envelope: "kie" },
-  { name: "download-url", method: "POST", path: "/api/v1/common/download-url", envelope: "kie", body: { url: "https://example.com/a.png" } },
-  { name: "cancel", method: "POST", path: "/api/v1/jobs/cancel", envelope: "kie", body: { taskId: "0123456789abcdef0123456789abcdef" } },
-  { name: "playground cancel", method: "POST", path: "/api/v1/playground/cancel", envelope: "kie", body: { taskId: "0123456789abcdef0123456789abcdef" } },
-  { name: "file-base64-upload", method: "POST", path: "/api/file-base64-upload", envelope: "upload", body: { base64Data: TINY_PNG_B64 } },
+  {
+    name: "download-url",
+    method: "POST",
+    path: "/api/v1/common/download-url",
+    envelope: "kie",
+    body: { url: "https://example.com/a.png" },
+  },
+  {
+    name: "cancel",
+    method: "POST",
+    path: "/api/v1/jobs/cancel",
+    envelope: "kie",
+    body: { taskId: "0123456789abcdef0123456789abcdef" },
+  },
+  {
+    name: "playground cancel",
+    method: "POST",
+    path: "/api/v1/playground/cancel",
+    envelope: "kie",
+    body: { taskId: "0123456789abcdef0123456789abcdef" },
+  },
+  {
+    name: "file-base64-upload",
+    method: "POST",
+    path: "/api/file-base64-upload",
+    envelope: "upload",
+    body: { base64Data: TINY_PNG_B64 },
+  },
   { name: "file-stream-upload", method: "POST", path: "/api/file-stream-upload", envelope: "upload" },
-  { name: "file-url-upload", method: "POST", path: "/api/file-url-upload", envelope: "upload", body: { fileUrl: "http://127.0.0.1:9/a.png" } },
+  {
+    name: "file-url-upload",
+    method: "POST",
+    path: "/api/file-url-upload",
+    envelope: "upload",
+    body: { fileUrl: "http://127.0.0.1:9/a.png" },
+  },
 ];
 
 export const KIE_UNAUTHORIZED = { code: 401, msg: "You do not have access permissions", data: null };
@@ -74,7 +108,12 @@ export async function callEndpoint(
 }
 
 /** kie business error: HTTP 200, the exact body, the JSON content type. */
-export function assertKieError(res: { status: number; json: any; headers: Headers }, code: number, msg: string, http = 200): void {
+export function assertKieError(
+  res: { status: number; json: any; headers: Headers },
+  code: number,
+  msg: string,
+  http = 200,
+): void {
   assert.equal(res.status, http, `HTTP status for ${msg}: ${JSON.stringify(res.json)}`);
   assert.deepEqual(res.json, { code, msg, data: null });
   assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");

@@ -65,7 +65,19 @@ describe("/openapi.json", () => {
     const data = op.responses["200"].content["application/json"].schema.properties.data;
     const rec = (data.anyOf ?? [data]).find((s: any) => s.properties?.taskId);
     assert.deepEqual(Object.keys(rec.properties).sort(), [
-      "completeTime", "consumeCredits", "costTime", "createTime", "creditsConsumed", "failCode", "failMsg", "model", "param", "resultJson", "state", "taskId", "updateTime",
+      "completeTime",
+      "consumeCredits",
+      "costTime",
+      "createTime",
+      "creditsConsumed",
+      "failCode",
+      "failMsg",
+      "model",
+      "param",
+      "resultJson",
+      "state",
+      "taskId",
+      "updateTime",
     ]);
     assert.deepEqual(enumOf(rec.properties.state), ["waiting", "queuing", "generating", "success", "fail"]);
   });
@@ -101,7 +113,19 @@ describe("createTask body schema = ModelSpec", () => {
 
   test("nano-banana-pro's enums, spelled out (§4.1)", () => {
     const input = bodySchemaFor("nano-banana-pro").properties.input.properties;
-    assert.deepEqual(enumOf(input.aspect_ratio), ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto"]);
+    assert.deepEqual(enumOf(input.aspect_ratio), [
+      "1:1",
+      "2:3",
+      "3:2",
+      "3:4",
+      "4:3",
+      "4:5",
+      "5:4",
+      "9:16",
+      "16:9",
+      "21:9",
+      "auto",
+    ]);
     assert.deepEqual(enumOf(input.resolution), ["1K", "2K", "4K"]);
     assert.deepEqual(enumOf(input.output_format), ["png", "jpg"]);
     assert.equal(input.image_input.maxItems, 8);

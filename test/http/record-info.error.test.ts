@@ -37,7 +37,11 @@ for (const prefix of ["/api/v1/jobs", "/api/v1/playground"]) {
           const res = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: "p" } });
           taskId = String(res.json.data.taskId).toUpperCase();
         }
-        assertKieError(await peel.api("GET", `${prefix}/recordInfo?taskId=${encodeURIComponent(taskId)}`), 422, "recordInfo is null");
+        assertKieError(
+          await peel.api("GET", `${prefix}/recordInfo?taskId=${encodeURIComponent(taskId)}`),
+          422,
+          "recordInfo is null",
+        );
       });
     }
   });
@@ -56,7 +60,10 @@ describe("rate limit (§12: 10 per rolling second per key, both paths together)"
       assertKieError(res, 429, "Rate limit exceeded", 429);
       assert.equal(res.headers.get("retry-after"), "1");
       // createTask has its own window
-      assert.equal((await limited.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: "p" } })).json.code, 200);
+      assert.equal(
+        (await limited.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt: "p" } })).json.code,
+        200,
+      );
     } finally {
       await limited.close();
     }

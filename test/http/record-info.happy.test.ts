@@ -76,7 +76,10 @@ function assertRecordShape(rec: any): void {
 describe("a successful task", () => {
   test("moves forward only, updateTime moves only with the state, and the success record is exact", async () => {
     const before = await credit();
-    const body = { model: "nano-banana-pro", input: { prompt: "a paper-cut lighthouse", aspect_ratio: "16:9", output_format: "jpg" } };
+    const body = {
+      model: "nano-banana-pro",
+      input: { prompt: "a paper-cut lighthouse", aspect_ratio: "16:9", output_format: "jpg" },
+    };
     const id = await create(body);
     const seen: any[] = [];
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
@@ -91,7 +94,10 @@ describe("a successful task", () => {
     }
     const rec = seen.at(-1);
     assert.equal(rec.state, "success", JSON.stringify(rec));
-    assert.ok(seen.some((r) => r.state === "generating"), "the poller saw generating");
+    assert.ok(
+      seen.some((r) => r.state === "generating"),
+      "the poller saw generating",
+    );
 
     // states only move forward; updateTime changes exactly when the state changes (§6.1)
     for (let i = 1; i < seen.length; i++) {
@@ -183,7 +189,11 @@ describe("a failed task", () => {
     assert.equal(rec.failMsg, "Task canceled by the client");
     assert.equal(rec.consumeCredits, 0);
     for (const id of ids) await peel.waitForTask(id, { key: key.key });
-    const settled = await Promise.all(ids.map(async (id) => (await peel.api("GET", `/api/v1/jobs/recordInfo?taskId=${id}`, undefined, { key: key.key })).json.data));
+    const settled = await Promise.all(
+      ids.map(
+        async (id) => (await peel.api("GET", `/api/v1/jobs/recordInfo?taskId=${id}`, undefined, { key: key.key })).json.data,
+      ),
+    );
     const charged = settled.reduce((s, r) => s + r.consumeCredits, 0);
     assert.equal(charged, 5 * 18);
     assert.equal(await credit(key.key), 200 - charged, "only successes are charged");

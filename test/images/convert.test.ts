@@ -4,8 +4,7 @@ import sharp from "sharp";
 import { encodeAs, imageDimensions } from "../../src/images/convert.js";
 import { sniffImage } from "../../src/images/sniff.js";
 
-const base = () =>
-  sharp({ create: { width: 64, height: 40, channels: 4, background: { r: 200, g: 30, b: 90, alpha: 0.5 } } });
+const base = () => sharp({ create: { width: 64, height: 40, channels: 4, background: { r: 200, g: 30, b: 90, alpha: 0.5 } } });
 
 test("encodeAs converts png → jpeg without resizing", async () => {
   const png = await base().png().toBuffer();

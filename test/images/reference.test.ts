@@ -27,7 +27,9 @@ async function noisyPng(
 }
 
 test("a reference within the limit passes through unchanged with its sniffed MIME", async () => {
-  const webp = await sharp({ create: { width: 300, height: 200, channels: 3, background: "#336699" } }).webp().toBuffer();
+  const webp = await sharp({ create: { width: 300, height: 200, channels: 3, background: "#336699" } })
+    .webp()
+    .toBuffer();
   const out = await prepareReference(webp);
   assert.equal(out.bytes, webp);
   assert.equal(out.mimeType, "image/webp");

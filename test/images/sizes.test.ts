@@ -16,8 +16,16 @@ const PRO_TABLE: Record<string, [string, string, string]> = {
   "21:9": ["1584x672", "3168x1344", "6336x2688"],
 };
 const FLASH_TABLE: Record<string, string> = {
-  "1:1": "1024x1024", "2:3": "832x1248", "3:2": "1248x832", "3:4": "864x1184", "4:3": "1184x864",
-  "4:5": "896x1152", "5:4": "1152x896", "9:16": "768x1344", "16:9": "1344x768", "21:9": "1536x672",
+  "1:1": "1024x1024",
+  "2:3": "832x1248",
+  "3:2": "1248x832",
+  "3:4": "864x1184",
+  "4:3": "1184x864",
+  "4:5": "896x1152",
+  "5:4": "1152x896",
+  "9:16": "768x1344",
+  "16:9": "1344x768",
+  "21:9": "1536x672",
 };
 const fmt = (s: { width: number; height: number }) => `${s.width}x${s.height}`;
 
@@ -55,7 +63,12 @@ test("nano-banana-2 shares the pro table and derives its extreme ratios", () => 
   assert.equal(fmt(outputSize("nano-banana-2", "8:1", "1K")), "2896x368");
   for (const res of ["1K", "2K", "4K"] as const) {
     const square = outputSize("nano-banana-2", "1:1", res);
-    for (const [ratio, want] of [["1:4", 1 / 4], ["4:1", 4], ["1:8", 1 / 8], ["8:1", 8]] as const) {
+    for (const [ratio, want] of [
+      ["1:4", 1 / 4],
+      ["4:1", 4],
+      ["1:8", 1 / 8],
+      ["8:1", 8],
+    ] as const) {
       const s = outputSize("nano-banana-2", ratio, res);
       assert.equal(s.width % 16, 0);
       assert.equal(s.height % 16, 0);

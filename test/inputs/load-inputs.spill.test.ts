@@ -16,8 +16,12 @@ import { startServer } from "../net/servers.js";
 
 const MiB = 1 << 20;
 const side = 1700; // ~8.7 MB as a noise PNG
-const bigPng = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
-const smallPng = await sharp(randomBytes(200 * 200 * 3), { raw: { width: 200, height: 200, channels: 3 } }).png().toBuffer();
+const bigPng = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } })
+  .png({ compressionLevel: 1 })
+  .toBuffer();
+const smallPng = await sharp(randomBytes(200 * 200 * 3), { raw: { width: 200, height: 200, channels: 3 } })
+  .png()
+  .toBuffer();
 const notImage = Buffer.alloc(8 * MiB, "x");
 
 const bodies: Record<string, Buffer> = { "/big.png": bigPng, "/small.png": smallPng, "/text": notImage };
@@ -76,7 +80,10 @@ test("a spilled input that is not an image, or too large, fails 422 and leaves n
     [`${server.origin}/text?chunked`, opts()],
     [`${server.origin}/big.png?chunked`, opts({ maxBytes: 8 * MiB })],
   ] as const) {
-    const err = await loadInputImages([url], o, signal()).then(() => assert.fail("loaded"), (e: unknown) => e);
+    const err = await loadInputImages([url], o, signal()).then(
+      () => assert.fail("loaded"),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof ProviderError);
     assert.equal(err.failMsg, `Invalid image_input: ${url}`);
     assert.deepEqual(leftovers(), []);

@@ -9,7 +9,8 @@ import type { InputLoaderOptions } from "../../src/inputs/load-inputs.js";
 import { startServer } from "../net/servers.js";
 
 const MiB = 1 << 20;
-const draw = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r: 200, g: 40, b: 90 } } });
+const draw = (w: number, h: number) =>
+  sharp({ create: { width: w, height: h, channels: 3, background: { r: 200, g: 40, b: 90 } } });
 const png = await draw(40, 30).png().toBuffer();
 const jpeg = await draw(41, 30).jpeg().toBuffer();
 const webp = await draw(42, 30).webp().toBuffer();
@@ -45,7 +46,10 @@ const opts = (over: Partial<InputLoaderOptions> = {}): InputLoaderOptions => ({
 const signal = () => new AbortController().signal;
 
 async function invalid(urls: string[], bad: string, o = opts(), detail?: RegExp): Promise<ProviderError> {
-  const err = await loadInputImages(urls, o, signal()).then(() => assert.fail("loaded"), (e: unknown) => e);
+  const err = await loadInputImages(urls, o, signal()).then(
+    () => assert.fail("loaded"),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof ProviderError, String(err));
   assert.equal(err.reason, "invalid_input");
   assert.equal(err.retryable, false);
@@ -58,8 +62,14 @@ async function invalid(urls: string[], bad: string, o = opts(), detail?: RegExp)
 test("PNG, JPEG and WebP load with the MIME type their bytes say, whatever the label", async () => {
   const urls = ["/a.png", "/b.jpg", "/c.webp", "/moved"].map((p) => server.origin + p);
   const images = await loadInputImages(urls, opts(), signal());
-  assert.deepEqual(images.map((i) => i.mimeType), ["image/png", "image/jpeg", "image/webp", "image/png"]);
-  assert.deepEqual(images.map((i) => i.url), urls);
+  assert.deepEqual(
+    images.map((i) => i.mimeType),
+    ["image/png", "image/jpeg", "image/webp", "image/png"],
+  );
+  assert.deepEqual(
+    images.map((i) => i.url),
+    urls,
+  );
   assert.ok(images[0].bytes.equals(png));
   assert.ok(images[1].bytes.equals(jpeg));
   assert.ok(images[2].bytes.equals(webp));
@@ -127,24 +137,39 @@ test("eight inputs are fetched one at a time, in order", async (t) => {
   let inFlight = 0;
   let peak = 0;
   const order: string[] = [];
-  const imgs = await Promise.all(Array.from({ length: 8 }, (_, i) => draw(10 + i, 10).png().toBuffer()));
+  const imgs = await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      draw(10 + i, 10)
+        .png()
+        .toBuffer(),
+    ),
+  );
   const s = await startServer((req, res) => {
     inFlight++;
     peak = Math.max(peak, inFlight);
     order.push(req.url!);
     const i = Number(req.url!.slice(1, -4));
     // later URLs answer faster, so any parallelism would show up as reordering
-    setTimeout(() => {
-      inFlight--;
-      res.end(imgs[i]);
-    }, 40 - i * 5);
+    setTimeout(
+      () => {
+        inFlight--;
+        res.end(imgs[i]);
+      },
+      40 - i * 5,
+    );
   });
   t.after(() => s.close());
   const urls = imgs.map((_, i) => `${s.origin}/${i}.png`);
   const images = await loadInputImages(urls, opts(), signal());
-  assert.deepEqual(order, urls.map((u) => new URL(u).pathname));
+  assert.deepEqual(
+    order,
+    urls.map((u) => new URL(u).pathname),
+  );
   assert.equal(peak, 1);
-  assert.deepEqual(images.map((i) => i.url), urls);
+  assert.deepEqual(
+    images.map((i) => i.url),
+    urls,
+  );
   const widths = await Promise.all(images.map(async (i) => (await sharp(i.bytes).metadata()).width));
   assert.deepEqual(widths, [10, 11, 12, 13, 14, 15, 16, 17]);
 });
@@ -155,11 +180,17 @@ test("an abort is rethrown as the abort, not as an invalid input", async (t) => 
   const ac = new AbortController();
   const reason = new Error("task canceled");
   setTimeout(() => ac.abort(reason), 50);
-  const err = await loadInputImages([`${stall.origin}/x.png`], opts(), ac.signal).then(() => null, (e: unknown) => e);
+  const err = await loadInputImages([`${stall.origin}/x.png`], opts(), ac.signal).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.equal(err, reason);
   // already aborted: nothing is fetched
   const before = server.hits.length;
-  const err2 = await loadInputImages([`${server.origin}/a.png`], opts(), ac.signal).then(() => null, (e: unknown) => e);
+  const err2 = await loadInputImages([`${server.origin}/a.png`], opts(), ac.signal).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.equal(err2, reason);
   assert.equal(server.hits.length, before);
 });
@@ -168,7 +199,9 @@ test("a large input is downscaled to a JPEG under 7,000,000 bytes", async () => 
   // random noise does not compress: ~9 MB as PNG, forcing prepareReference to re-encode
   const side = 1800;
   const { randomBytes } = await import("node:crypto");
-  const noisy = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  const noisy = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
   assert.ok(noisy.length > 7_000_000);
   const s = await startServer((_req, res) => res.end(noisy));
   try {

@@ -56,6 +56,8 @@ test("redis: two processes share one window", { skip: redisUrl ? undefined : "PE
     await b.close();
   });
   const now = 7_000_000;
-  const res = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).hit("key_shared", "create", 20, 10_000, now)));
+  const res = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).hit("key_shared", "create", 20, 10_000, now)),
+  );
   assert.equal(res.filter((r) => r.ok).length, 20);
 });

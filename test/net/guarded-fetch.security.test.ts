@@ -68,7 +68,7 @@ test("a host name that resolves to loopback is refused at connect time (DNS-leve
   // socket's own lookup. Uses this machine's host name when /etc/hosts maps it to 127.x.
   const name = os.hostname();
   const addr = await lookup(name).catch(() => null);
-  if (!addr || !addr.address.startsWith("127.")) return t.skip(`${name} does not resolve to 127.x here`);
+  if (!addr?.address.startsWith("127.")) return t.skip(`${name} does not resolve to 127.x here`);
   const before = server.hits.length;
   await refused(strict, `http://${name}:${server.port}/`);
   assert.equal(server.hits.length, before);
@@ -87,7 +87,9 @@ test("a redirect to a loopback address that is not allow-listed is refused; its 
 });
 
 test("a redirect to the metadata address is refused", async (t) => {
-  const hop = await startServer((_req, res) => res.writeHead(301, { location: "http://169.254.169.254/latest/meta-data/" }).end());
+  const hop = await startServer((_req, res) =>
+    res.writeHead(301, { location: "http://169.254.169.254/latest/meta-data/" }).end(),
+  );
   t.after(() => hop.close());
   await refused(allowLocal, `${hop.origin}/`);
   assert.equal(hop.hits.length, 1);
@@ -123,7 +125,11 @@ test("credentials are not carried to another origin on redirect", async (t) => {
   const target = await startServer((_req, res) => res.end("done"));
   const hop = await startServer((_req, res) => res.writeHead(307, { location: `${target.origin}/after` }).end());
   t.after(() => Promise.all([hop.close(), target.close()]));
-  const res = await allowLocal.fetchBuffer({ ...base, url: `${hop.origin}/`, headers: { Authorization: "Bearer x", "X-Keep": "1" } });
+  const res = await allowLocal.fetchBuffer({
+    ...base,
+    url: `${hop.origin}/`,
+    headers: { Authorization: "Bearer x", "X-Keep": "1" },
+  });
   assert.equal(res.body.toString(), "done");
   assert.equal(hop.headers[0].authorization, "Bearer x");
   assert.equal(target.headers[0].authorization, undefined);

@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { AddressPolicy } from "../../src/net/address-guard.js";
-import { GuardedClient, OutboundError, closeGuardedClients, guardedFetchBuffer, guardedRequest } from "../../src/net/guarded-fetch.js";
+import {
+  GuardedClient,
+  OutboundError,
+  closeGuardedClients,
+  guardedFetchBuffer,
+  guardedRequest,
+} from "../../src/net/guarded-fetch.js";
 import { startServer } from "./servers.js";
 
 const policy = new AddressPolicy(["127.0.0.1"]);
@@ -17,14 +23,19 @@ const base = { maxRedirects: 3, timeoutMs: 5000, maxBytes: 1 << 20 };
 const MiB = 1 << 20;
 
 async function rejects(p: Promise<unknown>, kind: OutboundError["kind"]): Promise<OutboundError> {
-  const err = await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
+  const err = await p.then(
+    () => assert.fail("expected a rejection"),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof OutboundError, `expected OutboundError, got ${String(err)}`);
   assert.equal(err.kind, kind, err.message);
   return err;
 }
 
 test("an allow-listed server is fetched; the body streams", async (t) => {
-  const s = await startServer((req, res) => res.writeHead(200, { "content-type": "text/plain", "x-path": req.url! }).end("hello"));
+  const s = await startServer((req, res) =>
+    res.writeHead(200, { "content-type": "text/plain", "x-path": req.url! }).end("hello"),
+  );
   t.after(() => s.close());
   const res = await client.request({ ...base, url: `${s.origin}/a?b=1` });
   assert.equal(res.status, 200);
@@ -73,7 +84,13 @@ test("303 turns a POST into a body-less GET; 307 repeats the POST with its body"
     });
   });
   t.after(() => s.close());
-  const a = await client.fetchBuffer({ ...base, method: "POST", url: `${s.origin}/see-other`, body: "payload", headers: { "content-type": "text/plain" } });
+  const a = await client.fetchBuffer({
+    ...base,
+    method: "POST",
+    url: `${s.origin}/see-other`,
+    body: "payload",
+    headers: { "content-type": "text/plain" },
+  });
   assert.equal(a.body.toString(), "GET");
   const b = await client.fetchBuffer({ ...base, method: "POST", url: `${s.origin}/temp`, body: Buffer.from("payload") });
   assert.equal(b.body.toString(), "POST");
@@ -176,7 +193,10 @@ test("the caller's abort passes through as the abort reason, not as an OutboundE
   const ac = new AbortController();
   const reason = new Error("shutting down");
   setTimeout(() => ac.abort(reason), 50);
-  const err = await client.fetchBuffer({ ...base, url: `${s.origin}/`, signal: ac.signal }).then(() => null, (e: unknown) => e);
+  const err = await client.fetchBuffer({ ...base, url: `${s.origin}/`, signal: ac.signal }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.equal(err, reason);
 });
 

@@ -29,9 +29,6 @@ const INITIAL_CREDITS = 1000;
 const TERMINAL = new Set(["success", "fail"]);
 const STATE_ORDER = ["waiting", "queuing", "generating", "success", "fail"];
 
-
-
-
 /** A peel data directory, port and environment shared by every process of one case. */
 class PeelInstance {
   readonly dataDir = mkdtempSync(path.join(os.tmpdir(), "peel-restart-"));
@@ -54,7 +51,8 @@ class PeelInstance {
       await peel.killAll();
       // On failure, the children's output tells what the servers did.
       // `passed` exists since Node 20.12; @types/node 20 does not declare it yet.
-      if (!(t as TestContext & { passed?: boolean }).passed) for (const line of peel.logs().split("\n")) if (line) t.diagnostic(line);
+      if (!(t as TestContext & { passed?: boolean }).passed)
+        for (const line of peel.logs().split("\n")) if (line) t.diagnostic(line);
       rmSync(peel.dataDir, { recursive: true, force: true });
     });
     return peel;
@@ -239,7 +237,9 @@ async function assertResultImage(rec: any): Promise<void> {
 async function assertChargedOnce(peel: PeelInstance, key: string, accountId: string, taskIds: string[]): Promise<void> {
   const credit = await peel.api(key, "GET", "/api/v1/chat/credit");
   assert.equal(credit.data, INITIAL_CREDITS - PRICE * taskIds.length);
-  const ledger: { taskId: string | null; kind: string; amount: number }[] = await peel.admin(`/admin/v1/accounts/${accountId}/ledger?limit=1000`);
+  const ledger: { taskId: string | null; kind: string; amount: number }[] = await peel.admin(
+    `/admin/v1/accounts/${accountId}/ledger?limit=1000`,
+  );
   for (const id of taskIds) {
     const entries = ledger
       .filter((e) => e.taskId === id)
@@ -301,7 +301,11 @@ test("SIGKILL mid-generation: after restart the task succeeds, is charged once, 
   // The callback row is written only when the task settles, and the first process died before
   // that: nothing of its run can be sent again, so exactly one delivery with one attempt. (A crash
   // between a POST and the recording of its outcome could repeat it — §7.1 is at-least-once.)
-  await until("the delivery to be recorded", 5_000, async () => (await peel.admin(`/admin/v1/deliveries?taskId=${log.taskId}`))[0]?.state === "delivered");
+  await until(
+    "the delivery to be recorded",
+    5_000,
+    async () => (await peel.admin(`/admin/v1/deliveries?taskId=${log.taskId}`))[0]?.state === "delivered",
+  );
   await sleep(300); // room for a duplicate to show up, if there were one
   assert.equal(receiver.requests.length, 1);
   assertSuccessCallback(receiver.requests[0], rec, INITIAL_CREDITS - PRICE);
@@ -328,8 +332,14 @@ test("SIGKILL right after createTask: accepted tasks (waiting and generating) al
   assert.deepEqual([...onDisk.keys()].sort(), [...ids].sort());
   const states = ids.map((id) => onDisk.get(id)!);
   t.diagnostic(`states at the kill: ${states.join(", ")}`);
-  assert.ok(states.every((s) => !TERMINAL.has(s)), `already terminal: ${states}`);
-  assert.ok(states.some((s) => s === "waiting" || s === "queuing"), `none still waiting: ${states}`);
+  assert.ok(
+    states.every((s) => !TERMINAL.has(s)),
+    `already terminal: ${states}`,
+  );
+  assert.ok(
+    states.some((s) => s === "waiting" || s === "queuing"),
+    `none still waiting: ${states}`,
+  );
 
   await peel.serve();
   const logs = ids.map((id) => new StateLog(peel, key, id));

@@ -23,9 +23,6 @@ const ADMIN_TOKEN = "scale-out-test-admin-token";
 const PRICE = 18;
 const INITIAL_CREDITS = 1000;
 
-
-
-
 /** Processes sharing one database schema and data directory; the API process's URL is public. */
 class Cluster {
   readonly dataDir = mkdtempSync(path.join(os.tmpdir(), "peel-scale-"));
@@ -68,11 +65,16 @@ class Cluster {
   }
 
   private spawnCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.children.add(child);
     child.once("exit", () => this.children.delete(child));
     const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line) this.output.push(`[${env.PEEL_ROLE} ${child.pid}] ${line}`);
+      for (const line of chunk.toString("utf8").split("\n"))
+        if (line) this.output.push(`[${env.PEEL_ROLE} ${child.pid}] ${line}`);
       if (this.output.length > 300) this.output.splice(0, this.output.length - 300);
     };
     child.stdout!.on("data", keep);
@@ -151,7 +153,8 @@ if (!PG_URL) {
     const cluster = new Cluster(urlWith({ schema, pool_size: "4" }), await freePort());
     t.after(async () => {
       await cluster.killAll();
-      if ((t as TestContext & { passed?: boolean }).passed === false) for (const line of cluster.logs().split("\n")) if (line) t.diagnostic(line);
+      if ((t as TestContext & { passed?: boolean }).passed === false)
+        for (const line of cluster.logs().split("\n")) if (line) t.diagnostic(line);
       await receiver.close();
       rmSync(cluster.dataDir, { recursive: true, force: true });
       await dropSchema(schema);
@@ -190,9 +193,18 @@ if (!PG_URL) {
 
     const credit = await cluster.api(key, "GET", "/api/v1/chat/credit");
     assert.equal(credit.data, INITIAL_CREDITS - PRICE * ids.length, "each task charged once");
-    const ledger: { taskId: string | null; kind: string }[] = await cluster.admin(`/admin/v1/accounts/${accountId}/ledger?limit=1000`);
+    const ledger: { taskId: string | null; kind: string }[] = await cluster.admin(
+      `/admin/v1/accounts/${accountId}/ledger?limit=1000`,
+    );
     for (const id of ids) {
-      assert.deepEqual(ledger.filter((e) => e.taskId === id).map((e) => e.kind).sort(), ["capture", "hold"], `ledger of ${id}`);
+      assert.deepEqual(
+        ledger
+          .filter((e) => e.taskId === id)
+          .map((e) => e.kind)
+          .sort(),
+        ["capture", "hold"],
+        `ledger of ${id}`,
+      );
     }
     await until("six callbacks", 10_000, async () => receiver.requests.length >= 6);
     await sleep(300); // room for a duplicate to show up, if there were one

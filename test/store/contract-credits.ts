@@ -15,7 +15,15 @@ export function creditContract(ctx: ContractContext): void {
       assert.equal(initial.createdAt, T0);
       const g = await s.grantCredits(account.id, 50, "top-up", T0 + 1);
       assert.match(g.id, /^led_/);
-      assert.deepEqual(g, { id: g.id, accountId: account.id, taskId: null, kind: "grant", amount: 50, note: "top-up", createdAt: T0 + 1 });
+      assert.deepEqual(g, {
+        id: g.id,
+        accountId: account.id,
+        taskId: null,
+        kind: "grant",
+        amount: 50,
+        note: "top-up",
+        createdAt: T0 + 1,
+      });
       await s.grantCredits(account.id, -30, "manual debit", T0 + 2);
       assert.equal(await s.getBalance(account.id), 120);
       assert.equal(await assertBalanced(s, account.id), 120);
@@ -30,9 +38,17 @@ export function creditContract(ctx: ContractContext): void {
       const all = await s.listLedger(owner.account.id);
       assert.deepEqual(
         all.map((e) => [e.kind, e.amount]),
-        [["hold", -18], ["grant", 2], ["grant", 1], ["grant", 100]],
+        [
+          ["hold", -18],
+          ["grant", 2],
+          ["grant", 1],
+          ["grant", 100],
+        ],
       );
-      assert.deepEqual((await s.listLedger(owner.account.id, { limit: 2 })).map((e) => e.amount), [-18, 2]);
+      assert.deepEqual(
+        (await s.listLedger(owner.account.id, { limit: 2 })).map((e) => e.amount),
+        [-18, 2],
+      );
       const forTask = await s.listLedger(owner.account.id, { taskId: task.id });
       assert.equal(forTask.length, 1);
       assert.equal(forTask[0].taskId, task.id);
@@ -137,7 +153,13 @@ export function creditContract(ctx: ContractContext): void {
       await createOk(s, a);
       await createOk(s, a);
       await createOk(s, b);
-      assert.deepEqual(await s.countTasks({ accountId: a.account.id }), { waiting: 2, queuing: 0, generating: 0, success: 0, fail: 0 });
+      assert.deepEqual(await s.countTasks({ accountId: a.account.id }), {
+        waiting: 2,
+        queuing: 0,
+        generating: 0,
+        success: 0,
+        fail: 0,
+      });
       assert.equal((await s.countTasks()).waiting, 3);
     });
   });
@@ -150,7 +172,10 @@ export function creditContract(ctx: ContractContext): void {
       await createOk(s, owner, { createTime: T0 }, { caps });
       await createOk(s, owner, { createTime: T0 + 1 }, { caps });
       assert.deepEqual(await create(s, owner, { createTime: T0 + 2 }, { caps }), { kind: "cap_exceeded", window: "hourly" });
-      assert.deepEqual(await create(s, owner, { createTime: T0 + HOUR - 1 }, { caps }), { kind: "cap_exceeded", window: "hourly" });
+      assert.deepEqual(await create(s, owner, { createTime: T0 + HOUR - 1 }, { caps }), {
+        kind: "cap_exceeded",
+        window: "hourly",
+      });
       // at T0 + 1h the first task is exactly one hour old: outside the window, 18 + 18 = 36 fits
       await createOk(s, owner, { createTime: T0 + HOUR }, { caps });
       assert.equal(await assertBalanced(s, owner.account.id), 1000 - 3 * 18);
@@ -160,7 +185,10 @@ export function creditContract(ctx: ContractContext): void {
       const s = ctx.store();
       const owner = await newOwner(s, { credits: 1000 });
       const nt = newTask(owner);
-      assert.deepEqual(await s.createTask({ task: nt, holdCredits: true, caps: { total: 17 } }), { kind: "cap_exceeded", window: "total" });
+      assert.deepEqual(await s.createTask({ task: nt, holdCredits: true, caps: { total: 17 } }), {
+        kind: "cap_exceeded",
+        window: "total",
+      });
       assert.equal(await s.getTask(nt.id), null);
       assert.equal(await assertBalanced(s, owner.account.id), 1000);
     });
@@ -171,9 +199,15 @@ export function creditContract(ctx: ContractContext): void {
       await createOk(s, owner, { createTime: T0 });
       await createOk(s, owner, { createTime: T0 + 2 * HOUR });
       const daily = { daily: 36 };
-      assert.deepEqual(await create(s, owner, { createTime: T0 + DAY - 1 }, { caps: daily }), { kind: "cap_exceeded", window: "daily" });
+      assert.deepEqual(await create(s, owner, { createTime: T0 + DAY - 1 }, { caps: daily }), {
+        kind: "cap_exceeded",
+        window: "daily",
+      });
       await createOk(s, owner, { createTime: T0 + DAY }, { caps: daily });
-      assert.deepEqual(await create(s, owner, { createTime: T0 + 10 * DAY }, { caps: { total: 60 } }), { kind: "cap_exceeded", window: "total" });
+      assert.deepEqual(await create(s, owner, { createTime: T0 + 10 * DAY }, { caps: { total: 60 } }), {
+        kind: "cap_exceeded",
+        window: "total",
+      });
       await createOk(s, owner, { createTime: T0 + 10 * DAY }, { caps: { total: 72 } });
     });
 
@@ -183,8 +217,14 @@ export function creditContract(ctx: ContractContext): void {
       await createOk(s, owner);
       const all = { hourly: 20, daily: 20, total: 20 };
       assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { caps: all }), { kind: "cap_exceeded", window: "hourly" });
-      assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { caps: { hourly: null, daily: 20, total: 20 } }), { kind: "cap_exceeded", window: "daily" });
-      assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { caps: { hourly: null, daily: null, total: 20 } }), { kind: "cap_exceeded", window: "total" });
+      assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { caps: { hourly: null, daily: 20, total: 20 } }), {
+        kind: "cap_exceeded",
+        window: "daily",
+      });
+      assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { caps: { hourly: null, daily: null, total: 20 } }), {
+        kind: "cap_exceeded",
+        window: "total",
+      });
       await createOk(s, owner, { createTime: T0 + 1 }, { caps: { hourly: null, daily: null, total: null } });
     });
 
@@ -225,7 +265,10 @@ export function creditContract(ctx: ContractContext): void {
       const s = ctx.store();
       const owner = await newOwner(s, { credits: 18 });
       const t = await createOk(s, owner, {}, idem("k1", "h1"));
-      assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { ...idem("k1", "h1"), caps: { total: 0 } }), { kind: "replayed", taskId: t.id });
+      assert.deepEqual(await create(s, owner, { createTime: T0 + 1 }, { ...idem("k1", "h1"), caps: { total: 0 } }), {
+        kind: "replayed",
+        taskId: t.id,
+      });
     });
 
     test("an expired key may be used again for a new task", async () => {

@@ -45,7 +45,10 @@ export function deliveryContract(ctx: ContractContext): void {
       const early = await s.createDelivery(newDelivery(account.id, { createdAt: T0 + 1 }));
       await s.createDelivery(newDelivery(account.id, { createdAt: T0 + 1000 })); // not yet due
       const got = await s.claimDueDeliveries(claim("d1", T0 + 10));
-      assert.deepEqual(got.map((d) => d.id), [early.id, late.id]);
+      assert.deepEqual(
+        got.map((d) => d.id),
+        [early.id, late.id],
+      );
       assert.deepEqual(await s.claimDueDeliveries(claim("d2", T0 + 10)), []);
       assert.deepEqual((await s.claimDueDeliveries(claim("d2", T0 + 1000))).length, 1, "the third one is due now");
     });
@@ -130,7 +133,10 @@ export function deliveryContract(ctx: ContractContext): void {
       // a deferred row steps aside: the next claim gets what is due behind it
       await s.claimDueDeliveries(claim("d1", T0 + 10, 1));
       assert.equal(await s.deferDelivery(d.id, "d1", T0 + 5000), true);
-      assert.deepEqual((await s.claimDueDeliveries(claim("d1", T0 + 10))).map((x) => x.id), [other.id]);
+      assert.deepEqual(
+        (await s.claimDueDeliveries(claim("d1", T0 + 10))).map((x) => x.id),
+        [other.id],
+      );
     });
 
     test("stopped (410) and failed are final until replayed", async () => {
@@ -194,12 +200,30 @@ export function deliveryContract(ctx: ContractContext): void {
       const d2 = await s.createDelivery(newDelivery(a.account.id, { createdAt: T0 + 2 }));
       const d3 = await s.createDelivery(newDelivery(b.account.id, { createdAt: T0 + 3 }));
       await s.recordDeliveryAttempt(attempt(d2.id, { statusCode: 200 }), "delivered");
-      assert.deepEqual((await s.listDeliveries({})).map((d) => d.id), [d3.id, d2.id, d1.id]);
-      assert.deepEqual((await s.listDeliveries({ accountId: a.account.id })).map((d) => d.id), [d2.id, d1.id]);
-      assert.deepEqual((await s.listDeliveries({ taskId })).map((d) => d.id), [d1.id]);
-      assert.deepEqual((await s.listDeliveries({ state: "delivered" })).map((d) => d.id), [d2.id]);
-      assert.deepEqual((await s.listDeliveries({ since: T0 + 2 })).map((d) => d.id), [d3.id, d2.id]);
-      assert.deepEqual((await s.listDeliveries({ limit: 1 })).map((d) => d.id), [d3.id]);
+      assert.deepEqual(
+        (await s.listDeliveries({})).map((d) => d.id),
+        [d3.id, d2.id, d1.id],
+      );
+      assert.deepEqual(
+        (await s.listDeliveries({ accountId: a.account.id })).map((d) => d.id),
+        [d2.id, d1.id],
+      );
+      assert.deepEqual(
+        (await s.listDeliveries({ taskId })).map((d) => d.id),
+        [d1.id],
+      );
+      assert.deepEqual(
+        (await s.listDeliveries({ state: "delivered" })).map((d) => d.id),
+        [d2.id],
+      );
+      assert.deepEqual(
+        (await s.listDeliveries({ since: T0 + 2 })).map((d) => d.id),
+        [d3.id, d2.id],
+      );
+      assert.deepEqual(
+        (await s.listDeliveries({ limit: 1 })).map((d) => d.id),
+        [d3.id],
+      );
     });
   });
 }

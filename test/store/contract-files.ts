@@ -34,12 +34,20 @@ export function fileAndSwitchContract(ctx: ContractContext): void {
       const s = ctx.store();
       const { account } = await newOwner(s);
       const first = fileRecord(account.id, { urlPath: "/files/u/tok/uploads/a.png", expiresAt: T0 + 100 });
-      const second = fileRecord(account.id, { urlPath: "/files/u/tok/uploads/a.png", createdAt: T0 + 50, expiresAt: T0 + 5000, size: 99 });
+      const second = fileRecord(account.id, {
+        urlPath: "/files/u/tok/uploads/a.png",
+        createdAt: T0 + 50,
+        expiresAt: T0 + 5000,
+        size: 99,
+      });
       await s.putFileRecord(first);
       await s.putFileRecord(second);
       assert.deepEqual(await s.getFileByUrlPath(first.urlPath), { ...second, deletedAt: null });
       assert.deepEqual(await s.listExpiredFiles(T0 + 200, 10), [], "the replaced record is not swept");
-      assert.deepEqual((await s.listFiles({ accountId: account.id })).map((f) => f.id), [second.id]);
+      assert.deepEqual(
+        (await s.listFiles({ accountId: account.id })).map((f) => f.id),
+        [second.id],
+      );
     });
 
     test("listExpiredFiles and markFileDeleted", async () => {
@@ -49,11 +57,20 @@ export function fileAndSwitchContract(ctx: ContractContext): void {
       const b = fileRecord(account.id, { expiresAt: T0 + 20 });
       const c = fileRecord(account.id, { expiresAt: T0 + 30, kind: "result", taskId: "a".repeat(32) });
       for (const f of [c, b, a]) await s.putFileRecord(f);
-      assert.deepEqual((await s.listExpiredFiles(T0 + 20, 10)).map((f) => f.id), [a.id, b.id]);
-      assert.deepEqual((await s.listExpiredFiles(T0 + 20, 1)).map((f) => f.id), [a.id]);
+      assert.deepEqual(
+        (await s.listExpiredFiles(T0 + 20, 10)).map((f) => f.id),
+        [a.id, b.id],
+      );
+      assert.deepEqual(
+        (await s.listExpiredFiles(T0 + 20, 1)).map((f) => f.id),
+        [a.id],
+      );
       await s.markFileDeleted(a.id, T0 + 25);
       await s.markFileDeleted(a.id, T0 + 99); // second mark keeps the first time
-      assert.deepEqual((await s.listExpiredFiles(T0 + 30, 10)).map((f) => f.id), [b.id, c.id]);
+      assert.deepEqual(
+        (await s.listExpiredFiles(T0 + 30, 10)).map((f) => f.id),
+        [b.id, c.id],
+      );
       assert.equal((await s.getFileByUrlPath(a.urlPath))?.deletedAt, T0 + 25, "deleted records are still found");
     });
 
@@ -67,10 +84,22 @@ export function fileAndSwitchContract(ctx: ContractContext): void {
       const gone = fileRecord(x.account.id, { createdAt: T0 + 4 });
       for (const f of [u1, r1, u2, gone]) await s.putFileRecord(f);
       await s.markFileDeleted(gone.id, T0 + 5);
-      assert.deepEqual((await s.listFiles({})).map((f) => f.id), [u2.id, r1.id, u1.id]);
-      assert.deepEqual((await s.listFiles({ accountId: x.account.id })).map((f) => f.id), [r1.id, u1.id]);
-      assert.deepEqual((await s.listFiles({ kind: "result" })).map((f) => f.id), [r1.id]);
-      assert.deepEqual((await s.listFiles({ limit: 1 })).map((f) => f.id), [u2.id]);
+      assert.deepEqual(
+        (await s.listFiles({})).map((f) => f.id),
+        [u2.id, r1.id, u1.id],
+      );
+      assert.deepEqual(
+        (await s.listFiles({ accountId: x.account.id })).map((f) => f.id),
+        [r1.id, u1.id],
+      );
+      assert.deepEqual(
+        (await s.listFiles({ kind: "result" })).map((f) => f.id),
+        [r1.id],
+      );
+      assert.deepEqual(
+        (await s.listFiles({ limit: 1 })).map((f) => f.id),
+        [u2.id],
+      );
     });
   });
 

@@ -31,7 +31,13 @@ export async function newOwner(
 
 export function newTask(owner: Owner, over: Partial<NewTask> = {}): NewTask {
   const createTime = over.createTime ?? T0;
-  const input = { prompt: "a banana", imageUrls: [], aspectRatio: "1:1", resolution: "1K" as const, outputFormat: "png" as const };
+  const input = {
+    prompt: "a banana",
+    imageUrls: [],
+    aspectRatio: "1:1",
+    resolution: "1K" as const,
+    outputFormat: "png" as const,
+  };
   return {
     id: newTaskId(),
     accountId: owner.account.id,

@@ -141,7 +141,11 @@ export function queueContract(ctx: ContractContext): void {
       await s.promoteWaitingTasks({ now: T0 + 10, maxRunningPerAccount: 1 });
       const t = await s.claimTask(claimOpts("w1", T0 + 10, { leaseMs: 1000, maxRunningPerAccount: 1 }));
       assert.ok(t);
-      assert.equal(await s.claimTask(claimOpts("w2", T0 + 1009, { leaseMs: 1000, maxRunningPerAccount: 1 })), null, "lease still live");
+      assert.equal(
+        await s.claimTask(claimOpts("w2", T0 + 1009, { leaseMs: 1000, maxRunningPerAccount: 1 })),
+        null,
+        "lease still live",
+      );
       const again = await s.claimTask(claimOpts("w2", T0 + 1010, { leaseMs: 1000, maxRunningPerAccount: 1 }));
       assert.equal(again?.id, t.id);
       assert.equal(again?.state, "generating");
@@ -206,8 +210,14 @@ export function queueContract(ctx: ContractContext): void {
       await s.failTask({ taskId: ts[1].id, workerId: null, now: T0 + 5, failCode: "500", failMsg: "x" });
       assert.deepEqual(await s.listOverdueTasks(T0 + DEADLINE_MS - 1, 10), []);
       const overdue = await s.listOverdueTasks(T0 + DEADLINE_MS + 2, 10);
-      assert.deepEqual(overdue.map((t) => t.id), [ts[0].id, ts[2].id]);
-      assert.deepEqual((await s.listOverdueTasks(T0 + DEADLINE_MS + 10, 2)).map((t) => t.id), [ts[0].id, ts[2].id]);
+      assert.deepEqual(
+        overdue.map((t) => t.id),
+        [ts[0].id, ts[2].id],
+      );
+      assert.deepEqual(
+        (await s.listOverdueTasks(T0 + DEADLINE_MS + 10, 2)).map((t) => t.id),
+        [ts[0].id, ts[2].id],
+      );
       assert.equal((await s.listOverdueTasks(T0 + DEADLINE_MS + 10, 10)).length, 3);
     });
 
@@ -216,7 +226,10 @@ export function queueContract(ctx: ContractContext): void {
       const owner = await newOwner(s, { credits: 1000 });
       await createOk(s, owner);
       const t = await promoteAndClaim(s, "w1", T0 + 10);
-      assert.deepEqual((await s.listOverdueTasks(T0 + DEADLINE_MS, 10)).map((x) => x.id), [t.id]);
+      assert.deepEqual(
+        (await s.listOverdueTasks(T0 + DEADLINE_MS, 10)).map((x) => x.id),
+        [t.id],
+      );
     });
   });
 }

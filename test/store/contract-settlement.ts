@@ -63,7 +63,10 @@ export function settlementContract(ctx: ContractContext): void {
       assert.equal(f?.failMsg, FAIL_REASONS.timed_out.failMsg);
       await createOk(s, owner, { createTime: T0 + 6 });
       const gen = await promoteAndClaim(s, "w1", T0 + 10);
-      assert.equal((await s.failTask({ taskId: gen.id, workerId: null, now: T0 + 20, failCode: "500", failMsg: "x" }))?.state, "fail");
+      assert.equal(
+        (await s.failTask({ taskId: gen.id, workerId: null, now: T0 + 20, failCode: "500", failMsg: "x" }))?.state,
+        "fail",
+      );
       assert.equal(await assertBalanced(s, owner.account.id), 100);
     });
 
@@ -106,7 +109,8 @@ export function settlementContract(ctx: ContractContext): void {
       }
       const ids = [...prices.keys()];
       // cancel every 5th while still waiting
-      for (const id of ids.filter((_, i) => i % 5 === 4)) assert.equal((await s.requestCancel(id, owner.account.id, T0 + 100)).kind, "canceled");
+      for (const id of ids.filter((_, i) => i % 5 === 4))
+        assert.equal((await s.requestCancel(id, owner.account.id, T0 + 100)).kind, "canceled");
       await s.promoteWaitingTasks({ now: T0 + 200, maxRunningPerAccount: 40 });
       let captured = 0;
       let n = 0;

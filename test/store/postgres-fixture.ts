@@ -5,7 +5,8 @@ import pg from "pg";
 // so tests (and test files) run side by side without seeing each other's rows.
 
 export const PG_URL = process.env.PEEL_TEST_DATABASE_URL ?? null;
-export const PG_SKIP = "PEEL_TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test); PostgreSQL tests skipped";
+export const PG_SKIP =
+  "PEEL_TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test); PostgreSQL tests skipped";
 
 if (!PG_URL) console.log(`# ${PG_SKIP}`);
 

@@ -12,7 +12,7 @@ import { openStore } from "../../src/store/open-store.js";
 import { postgresOptionsFromUrl } from "../../src/store/postgres/db.js";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
 import { HOUR, T0, claimOpts, create, createMany, newDelivery, newOwner } from "./contract-helpers.js";
-import { PG_SKIP, PG_URL, adminPool, createSchema, dropSchema, endAdmin, newSchemaName, slowMigrations, urlWith } from "./postgres-fixture.js";
+import { PG_SKIP, PG_URL, adminPool, createSchema, dropSchema, endAdmin, newSchemaName, urlWith } from "./postgres-fixture.js";
 
 // PostgreSQL-only behaviour: the migration ledger and its advisory lock across processes, SKIP
 // LOCKED claims from several pools (as several worker processes would), exact caps under
@@ -50,9 +50,15 @@ describe("PostgreSQL migrations", { skip }, () => {
   test("records each migration in the ledger; a second run applies nothing; creates the schema", async (t) => {
     const schema = await schemaFor(t, { create: false });
     const pool = poolOn(t, schema);
-    assert.deepEqual(await migratePostgres(pool, { schema, now: () => T0 }), POSTGRES_MIGRATIONS.map((m) => m.id));
+    assert.deepEqual(
+      await migratePostgres(pool, { schema, now: () => T0 }),
+      POSTGRES_MIGRATIONS.map((m) => m.id),
+    );
     const ledger = await pool.query("SELECT id, name, applied_at::text FROM schema_migrations ORDER BY id");
-    assert.deepEqual(ledger.rows, POSTGRES_MIGRATIONS.map((m) => ({ id: m.id, name: m.name, applied_at: String(T0) })));
+    assert.deepEqual(
+      ledger.rows,
+      POSTGRES_MIGRATIONS.map((m) => ({ id: m.id, name: m.name, applied_at: String(T0) })),
+    );
     assert.deepEqual(await migratePostgres(pool, { schema }), []);
     assert.equal(await postgresSchemaVersion(pool), POSTGRES_MIGRATIONS.length);
     const tables = await adminPool().query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1", [schema]);
@@ -98,9 +104,13 @@ describe("PostgreSQL migrations", { skip }, () => {
     const startAt = Date.now() + 2500; // after every child has loaded tsx and connected
     const outs = await Promise.all(
       Array.from({ length: n }, () =>
-        run(process.execPath, ["--import", "tsx", path.join(here, "postgres-migrate-child.ts"), PG_URL!, schema, String(startAt), variant], {
-          cwd: path.join(here, "..", ".."),
-        }),
+        run(
+          process.execPath,
+          ["--import", "tsx", path.join(here, "postgres-migrate-child.ts"), PG_URL!, schema, String(startAt), variant],
+          {
+            cwd: path.join(here, "..", ".."),
+          },
+        ),
       ),
     );
     return outs.map((o) => JSON.parse(o.stdout) as number[]);
@@ -109,7 +119,11 @@ describe("PostgreSQL migrations", { skip }, () => {
   test("concurrent migrators in separate processes apply each migration once (schema created by the race)", async (t) => {
     const schema = await schemaFor(t, { create: false });
     const applied = await raceMigrators(schema, 4, "real");
-    assert.deepEqual(applied.flat().sort(), POSTGRES_MIGRATIONS.map((m) => m.id), `applied: ${JSON.stringify(applied)}`);
+    assert.deepEqual(
+      applied.flat().sort(),
+      POSTGRES_MIGRATIONS.map((m) => m.id),
+      `applied: ${JSON.stringify(applied)}`,
+    );
     const pool = poolOn(t, schema);
     assert.equal((await pool.query("SELECT count(*)::int AS n FROM schema_migrations")).rows[0].n, POSTGRES_MIGRATIONS.length);
   });
@@ -145,7 +159,11 @@ describe("PostgreSQL concurrency across pools (one pool per simulated process)",
     // 20 workers per pool, each claiming until it gets nothing: far more claimers than accounts.
     const worker = async (store: PostgresStore, id: string): Promise<TaskRecord[]> => {
       const mine: TaskRecord[] = [];
-      for (let t: TaskRecord | null; (t = await store.claimTask(claimOpts(id, T0 + 200, { maxRunningPerAccount: 100 }))); ) mine.push(t);
+      for (;;) {
+        const t = await store.claimTask(claimOpts(id, T0 + 200, { maxRunningPerAccount: 100 }));
+        if (!t) break;
+        mine.push(t);
+      }
       return mine;
     };
     const perWorker = await Promise.all(Array.from({ length: 40 }, (_, i) => worker(i % 2 ? p1 : p2, `w${i}`)));
@@ -163,7 +181,9 @@ describe("PostgreSQL concurrency across pools (one pool per simulated process)",
     await p1.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 20 });
     await p1.updateAccount(capped.account.id, { maxRunning: 3 }); // 20 queued, only 3 may run
     const claims = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => (i % 2 ? p1 : p2).claimTask(claimOpts(`w${i}`, T0 + 200, { maxRunningPerAccount: 20 }))),
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? p1 : p2).claimTask(claimOpts(`w${i}`, T0 + 200, { maxRunningPerAccount: 20 })),
+      ),
     );
     assert.equal(claims.filter((c) => c !== null).length, 3);
   });
@@ -203,7 +223,9 @@ describe("PostgreSQL concurrency across pools (one pool per simulated process)",
     const { account } = await newOwner(p1);
     for (let i = 0; i < 50; i++) await p1.createDelivery(newDelivery(account.id, { createdAt: T0 + i }));
     const batches = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 ? p1 : p2).claimDueDeliveries({ workerId: `d${i}`, now: T0 + 100, limit: 8, leaseMs: 30_000 })),
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? p1 : p2).claimDueDeliveries({ workerId: `d${i}`, now: T0 + 100, limit: 8, leaseMs: 30_000 }),
+      ),
     );
     const ids = batches.flat().map((d) => d.id);
     assert.equal(ids.length, 50);

@@ -31,9 +31,15 @@ function openDb(t: TestContext, file: string): SqliteDb {
 describe("SQLite migrations", () => {
   test("records each migration in the ledger; a second run applies nothing", (t) => {
     const db = openDb(t, path.join(tempDir(t), "m.db"));
-    assert.deepEqual(migrateSqlite(db.db, SQLITE_MIGRATIONS, () => T0), SQLITE_MIGRATIONS.map((m) => m.id));
+    assert.deepEqual(
+      migrateSqlite(db.db, SQLITE_MIGRATIONS, () => T0),
+      SQLITE_MIGRATIONS.map((m) => m.id),
+    );
     const ledger = db.all<{ id: number; name: string; applied_at: number }>("SELECT * FROM schema_migrations ORDER BY id");
-    assert.deepEqual(ledger, SQLITE_MIGRATIONS.map((m) => ({ id: m.id, name: m.name, applied_at: T0 })));
+    assert.deepEqual(
+      ledger,
+      SQLITE_MIGRATIONS.map((m) => ({ id: m.id, name: m.name, applied_at: T0 })),
+    );
     assert.deepEqual(migrateSqlite(db.db), []);
     assert.equal(schemaVersion(db.db), SQLITE_MIGRATIONS.length);
   });
@@ -42,12 +48,15 @@ describe("SQLite migrations", () => {
     const db = openDb(t, path.join(tempDir(t), "m.db"));
     migrateSqlite(db.db);
     db.run("INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, 'from_the_future', 0)", SQLITE_MIGRATIONS.length + 1);
-    assert.throws(() => migrateSqlite(db.db), (e: unknown) => {
-      assert.ok(e instanceof SchemaTooNewError);
-      assert.match(e.message, /this database was migrated by a newer peel/);
-      assert.match(e.message, /upgrade peel/);
-      return true;
-    });
+    assert.throws(
+      () => migrateSqlite(db.db),
+      (e: unknown) => {
+        assert.ok(e instanceof SchemaTooNewError);
+        assert.match(e.message, /this database was migrated by a newer peel/);
+        assert.match(e.message, /upgrade peel/);
+        return true;
+      },
+    );
   });
 
   test("openStore refuses a newer database too, and closes it", async (t) => {
@@ -92,7 +101,11 @@ describe("SQLite migrations", () => {
   test("concurrent migrators in separate processes apply each migration once", async (t) => {
     const file = path.join(tempDir(t), "race.db");
     const applied = await raceMigrators(file, 3, "real");
-    assert.deepEqual(applied.flat().sort(), SQLITE_MIGRATIONS.map((m) => m.id), `applied: ${JSON.stringify(applied)}`);
+    assert.deepEqual(
+      applied.flat().sort(),
+      SQLITE_MIGRATIONS.map((m) => m.id),
+      `applied: ${JSON.stringify(applied)}`,
+    );
     const db = openDb(t, file);
     assert.equal(db.get<{ n: number }>("SELECT COUNT(*) AS n FROM schema_migrations")?.n, SQLITE_MIGRATIONS.length);
   });
@@ -140,10 +153,16 @@ describe("SQLite connection", () => {
       store.createTask({ task: { ...dup }, holdCredits: true }), // same task id: primary key violation
       store.createTask({ task: newTask(owner), holdCredits: true }),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["fulfilled", "fulfilled", "rejected", "fulfilled"],
+    );
     assert.equal(await store.getBalance(owner.account.id), 1000 - 3 * 18, "the failed create's hold was rolled back");
     const ledger = await store.listLedger(owner.account.id, { limit: 100 });
-    assert.equal(ledger.reduce((s, e) => s + e.amount, 0), 1000 - 3 * 18);
+    assert.equal(
+      ledger.reduce((s, e) => s + e.amount, 0),
+      1000 - 3 * 18,
+    );
   });
 
   test("close() commits creates still waiting for their group commit", async (t) => {

@@ -109,7 +109,12 @@ export async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries
     .filter((e) => e.isFile())
-    .map((e) => path.relative(dir, path.join(e.parentPath ?? (e as { path: string }).path, e.name)).split(path.sep).join("/"))
+    .map((e) =>
+      path
+        .relative(dir, path.join(e.parentPath ?? (e as { path: string }).path, e.name))
+        .split(path.sep)
+        .join("/"),
+    )
     .sort();
 }
 
@@ -129,7 +134,16 @@ export function assertUploadOk(
   assert.equal(res.json.code, 200);
   assert.equal(res.json.msg, "File uploaded successfully");
   const d = res.json.data;
-  assert.deepEqual(Object.keys(d).sort(), ["downloadUrl", "expiresAt", "fileName", "filePath", "fileSize", "fileUrl", "mimeType", "uploadedAt"]);
+  assert.deepEqual(Object.keys(d).sort(), [
+    "downloadUrl",
+    "expiresAt",
+    "fileName",
+    "filePath",
+    "fileSize",
+    "fileUrl",
+    "mimeType",
+    "uploadedAt",
+  ]);
   const url = `${expect.origin}/files/u/${expect.token}/${expect.filePath}`;
   assert.equal(d.filePath, expect.filePath);
   assert.equal(d.fileName, expect.filePath.slice(expect.filePath.lastIndexOf("/") + 1));

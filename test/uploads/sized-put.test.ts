@@ -48,7 +48,10 @@ function sizedPutCases(name: string, make: () => FileStore, abortedPutKeepsOld: 
     test("a stream of exactly the declared size is stored whole", async () => {
       const a = Buffer.alloc(700_000, 1);
       const b = Buffer.alloc(300_001, 2);
-      assert.equal(await store.put("u/acc/sized/ok.png", chunks([a, b]), "image/png", { size: a.length + b.length }), a.length + b.length);
+      assert.equal(
+        await store.put("u/acc/sized/ok.png", chunks([a, b]), "image/png", { size: a.length + b.length }),
+        a.length + b.length,
+      );
       assert.deepEqual(await readAll(store, "u/acc/sized/ok.png"), Buffer.concat([a, b]));
       const obj = await store.get("u/acc/sized/ok.png");
       assert.equal(obj?.contentType, "image/png");
@@ -70,7 +73,10 @@ function sizedPutCases(name: string, make: () => FileStore, abortedPutKeepsOld: 
     test("a source that fails mid-way fails the put promptly with its own error", async () => {
       const boom = new Error("source broke");
       const t = Date.now();
-      await assert.rejects(store.put("u/acc/sized/broken.png", chunks([Buffer.alloc(5000, 5)], boom), "image/png", { size: 10_000 }), /source broke/);
+      await assert.rejects(
+        store.put("u/acc/sized/broken.png", chunks([Buffer.alloc(5000, 5)], boom), "image/png", { size: 10_000 }),
+        /source broke/,
+      );
       assert.ok(Date.now() - t < 5_000);
       if (abortedPutKeepsOld) assert.equal(await store.exists("u/acc/sized/broken.png"), false);
     });
@@ -91,8 +97,12 @@ after(async () => {
 });
 
 sizedPutCases("local", () => new LocalFileStore(dir), true);
-sizedPutCases("s3 (s3rver)", () => {
-  const c = new S3FileStore(s3.storeOptions("sized"));
-  clients.push(c);
-  return c;
-}, false);
+sizedPutCases(
+  "s3 (s3rver)",
+  () => {
+    const c = new S3FileStore(s3.storeOptions("sized"));
+    clients.push(c);
+    return c;
+  },
+  false,
+);

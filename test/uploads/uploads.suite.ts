@@ -97,7 +97,9 @@ export function runUploadSuite(backend: "local" | "s3"): void {
       const storedKeys = async () => {
         if (!s3) return (await filesUnder(path.join(peel.dataDir, "files"))).filter((k) => !k.includes(".peel-tmp-"));
         const suffix = "._S3rver_object";
-        return (await filesUnder(path.join(s3.directory, s3.bucket, prefix))).filter((k) => k.endsWith(suffix)).map((k) => k.slice(0, -suffix.length));
+        return (await filesUnder(path.join(s3.directory, s3.bucket, prefix)))
+          .filter((k) => k.endsWith(suffix))
+          .map((k) => k.slice(0, -suffix.length));
       };
       const rig: Rig = {
         peel,
@@ -113,7 +115,10 @@ export function runUploadSuite(backend: "local" | "s3"): void {
           const created = await peel.api(
             "POST",
             "/api/v1/jobs/createTask",
-            { model: "nano-banana-pro", input: { prompt: "a lighthouse at dusk", image_input: imageInput, output_format: "png" } },
+            {
+              model: "nano-banana-pro",
+              input: { prompt: "a lighthouse at dusk", image_input: imageInput, output_format: "png" },
+            },
             { key },
           );
           assert.equal(created.json?.code, 200, created.text);
@@ -138,7 +143,8 @@ export function runUploadSuite(backend: "local" | "s3"): void {
       fx = await makeFixtures();
       const big = pngLike(LIMIT + 1);
       remote = await startServer((req, res) => {
-        const send = (type: string, body: Buffer) => res.writeHead(200, { "content-type": type, "content-length": String(body.length) }).end(body);
+        const send = (type: string, body: Buffer) =>
+          res.writeHead(200, { "content-type": type, "content-length": String(body.length) }).end(body);
         const hop = /^\/hop\/(\d+)$/.exec(req.url ?? "");
         // servers mislabel files: the type must come from the bytes
         if (req.url === "/photo.jpg") return send("text/plain", fx.jpeg);
@@ -235,7 +241,11 @@ export function runUploadSuite(backend: "local" | "s3"): void {
       test("URL upload from a server that mislabels its files; redirects are followed (up to 3)", async () => {
         const res = await main.urlUpload({ fileUrl: `${remote.origin}/photo.jpg`, uploadPath: "from-url", fileName: "remote" });
         okUpload(main, res, "from-url/remote.jpg", fx.jpeg, "image/jpeg");
-        const hopped = await main.urlUpload({ fileUrl: `${remote.origin}/hop/2`, uploadPath: "from-url", fileName: "hopped.jpg" });
+        const hopped = await main.urlUpload({
+          fileUrl: `${remote.origin}/hop/2`,
+          uploadPath: "from-url",
+          fileName: "hopped.jpg",
+        });
         okUpload(main, hopped, "from-url/hopped.jpg", fx.jpeg, "image/jpeg");
         const webp = await main.urlUpload({ fileUrl: `${remote.origin}/pic.webp` });
         assert.match(webp.json?.data?.filePath ?? "", /^uploads\/[0-9a-f]{16}\.webp$/, webp.text);
@@ -269,8 +279,14 @@ export function runUploadSuite(backend: "local" | "s3"): void {
 
     describe("returned URLs as image_input", () => {
       test("one upload from each endpoint → createTask → success; the engine got the exact bytes, read from storage", async () => {
-        const a = (await main.upload({ base64Data: b64(fx.png), uploadPath: "task-in", fileName: "a.png" })).json.data.downloadUrl;
-        const b = (await main.form([["file", { bytes: fx.jpeg, filename: "b.jpg" }], ["uploadPath", "task-in"]])).json.data.downloadUrl;
+        const a = (await main.upload({ base64Data: b64(fx.png), uploadPath: "task-in", fileName: "a.png" })).json.data
+          .downloadUrl;
+        const b = (
+          await main.form([
+            ["file", { bytes: fx.jpeg, filename: "b.jpg" }],
+            ["uploadPath", "task-in"],
+          ])
+        ).json.data.downloadUrl;
         const c = (await main.urlUpload({ fileUrl: `${remote.origin}/pic.webp`, uploadPath: "task-in" })).json.data.downloadUrl;
         const openedBefore = main.opened.length;
         const readsBefore = main.ownReads.length;
@@ -308,10 +324,21 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         for (const body of [{}, { base64Data: "" }, { base64Data: null }, { uploadPath: "x" }]) {
           assertUploadError(await main.upload(body), 400, `${MISSING}base64Data`);
         }
-        assertUploadError(await main.form([["uploadPath", "x"], ["fileName", "y.png"]]), 400, `${MISSING}file`);
+        assertUploadError(
+          await main.form([
+            ["uploadPath", "x"],
+            ["fileName", "y.png"],
+          ]),
+          400,
+          `${MISSING}file`,
+        );
         assertUploadError(await main.form([["image", { bytes: fx.png, filename: "a.png" }]]), 400, `${MISSING}file`);
         // not multipart at all
-        assertUploadError(await postJson(main.peel.url, "/api/file-stream-upload", main.peel.key, { file: b64(fx.png) }), 400, `${MISSING}file`);
+        assertUploadError(
+          await postJson(main.peel.url, "/api/file-stream-upload", main.peel.key, { file: b64(fx.png) }),
+          400,
+          `${MISSING}file`,
+        );
         for (const body of [{}, { fileUrl: "" }, { fileUrl: null }]) {
           assertUploadError(await main.urlUpload(body), 400, `${MISSING}fileUrl`);
         }
@@ -326,9 +353,17 @@ export function runUploadSuite(backend: "local" | "s3"): void {
       test("type not JPEG/PNG/WebP (a GIF, a text file), whatever the client claims", async () => {
         const UNSUPPORTED = "Unsupported file type";
         assertUploadError(await main.upload({ base64Data: b64(fx.gif) }), 400, UNSUPPORTED);
-        assertUploadError(await main.upload({ base64Data: `data:image/png;base64,${b64(fx.text)}`, fileName: "t.png" }), 400, UNSUPPORTED);
+        assertUploadError(
+          await main.upload({ base64Data: `data:image/png;base64,${b64(fx.text)}`, fileName: "t.png" }),
+          400,
+          UNSUPPORTED,
+        );
         assertUploadError(await main.form([["file", { bytes: fx.gif, filename: "a.png", type: "image/png" }]]), 400, UNSUPPORTED);
-        assertUploadError(await main.form([["file", { bytes: fx.text, filename: "a.jpg", type: "image/jpeg" }]]), 400, UNSUPPORTED);
+        assertUploadError(
+          await main.form([["file", { bytes: fx.text, filename: "a.jpg", type: "image/jpeg" }]]),
+          400,
+          UNSUPPORTED,
+        );
         assertUploadError(await main.urlUpload({ fileUrl: `${remote.origin}/notes.txt` }), 400, UNSUPPORTED);
         assertUploadError(await main.urlUpload({ fileUrl: `${remote.origin}/anim.gif` }), 400, UNSUPPORTED);
       });
@@ -338,14 +373,29 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         assertUploadError(await strict.upload({ base64Data: b64(pngLike(16385)) }), 400, TOO);
         assertUploadError(await strict.form([["file", { bytes: pngLike(16385), filename: "a.png" }]]), 400, TOO);
         assert.equal((await strict.upload({ base64Data: b64(pngLike(16384)), fileName: "edge.png" })).json.data?.fileSize, 16384);
-        assert.equal((await strict.form([["file", { bytes: pngLike(16384), filename: "e.png" }], ["fileName", "edge2"]])).json.data?.fileSize, 16384);
+        assert.equal(
+          (
+            await strict.form([
+              ["file", { bytes: pngLike(16384), filename: "e.png" }],
+              ["fileName", "edge2"],
+            ])
+          ).json.data?.fileSize,
+          16384,
+        );
       });
 
       test("over the real 30 MiB limit by one byte, on all three endpoints; nothing is stored", async () => {
         const before = await main.storedKeys();
         const TOO = "File size exceeds the limit";
         const big = pngLike(LIMIT + 1);
-        assertUploadError(await main.form([["uploadPath", "huge"], ["file", { bytes: big, filename: "big.png" }]]), 400, TOO);
+        assertUploadError(
+          await main.form([
+            ["uploadPath", "huge"],
+            ["file", { bytes: big, filename: "big.png" }],
+          ]),
+          400,
+          TOO,
+        );
         assertUploadError(await main.upload({ base64Data: b64(big), uploadPath: "huge" }), 400, TOO);
         assertUploadError(await main.urlUpload({ fileUrl: `${remote.origin}/big.png`, uploadPath: "huge" }), 400, TOO);
         assert.deepEqual(await main.storedKeys(), before);
@@ -357,7 +407,14 @@ export function runUploadSuite(backend: "local" | "s3"): void {
           assertUploadError(await main.upload({ base64Data: b64(fx.png), uploadPath }), 400, bad);
           assertUploadError(await main.urlUpload({ fileUrl: `${remote.origin}/photo.jpg`, uploadPath }), 400, bad);
           if (typeof uploadPath === "string") {
-            assertUploadError(await main.form([["file", { bytes: fx.png, filename: "a.png" }], ["uploadPath", uploadPath]]), 400, bad);
+            assertUploadError(
+              await main.form([
+                ["file", { bytes: fx.png, filename: "a.png" }],
+                ["uploadPath", uploadPath],
+              ]),
+              400,
+              bad,
+            );
           }
         }
       });
@@ -368,7 +425,14 @@ export function runUploadSuite(backend: "local" | "s3"): void {
           assertUploadError(await main.upload({ base64Data: b64(fx.png), fileName }), 400, bad);
           assertUploadError(await main.urlUpload({ fileUrl: `${remote.origin}/photo.jpg`, fileName }), 400, bad);
           if (typeof fileName === "string") {
-            assertUploadError(await main.form([["fileName", fileName], ["file", { bytes: fx.png, filename: "a.png" }]]), 400, bad);
+            assertUploadError(
+              await main.form([
+                ["fileName", fileName],
+                ["file", { bytes: fx.png, filename: "a.png" }],
+              ]),
+              400,
+              bad,
+            );
           }
         }
       });
@@ -397,7 +461,11 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         const quick = await boot({ PEEL_URL_UPLOAD_TIMEOUT_MS: "400" });
         const before = await quick.storedKeys();
         const t = Date.now();
-        assertUploadError(await quick.urlUpload({ fileUrl: `${remote.origin}/stall.png` }), 400, "Failed to download file from URL");
+        assertUploadError(
+          await quick.urlUpload({ fileUrl: `${remote.origin}/stall.png` }),
+          400,
+          "Failed to download file from URL",
+        );
         const took = Date.now() - t;
         assert.ok(took >= 350 && took < 5_000, `answered after ${took} ms`);
         assert.deepEqual(await quick.storedKeys(), before);
@@ -431,7 +499,11 @@ export function runUploadSuite(backend: "local" | "s3"): void {
       test("the same uploadPath + fileName again replaces the file at the same URL, from any endpoint", async () => {
         const first = await main.upload({ base64Data: b64(fx.png), uploadPath: "same", fileName: "pic.png" });
         const url = first.json.data.downloadUrl;
-        const second = await main.form([["file", { bytes: fx.jpeg, filename: "z" }], ["uploadPath", "same"], ["fileName", "pic.png"]]);
+        const second = await main.form([
+          ["file", { bytes: fx.jpeg, filename: "z" }],
+          ["uploadPath", "same"],
+          ["fileName", "pic.png"],
+        ]);
         okUpload(main, second, "same/pic.png", fx.jpeg, "image/jpeg");
         let got = await getBytes(url);
         assert.equal(got.headers.get("content-type"), "image/jpeg");
@@ -457,9 +529,23 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         const same = await main.upload({ base64Data: b64(fx.jpeg), uploadPath: "shared/dir", fileName: "mine.png" }, b.key);
         okUpload(main, same, "shared/dir/mine.png", fx.jpeg, "image/jpeg", b.account.token);
         assert.notEqual(same.json.data.downloadUrl, aUrl);
-        const sneaky = await main.form([["uploadPath", `u/${peel.account.token}/shared/dir`], ["fileName", "mine.png"], ["file", { bytes: fx.jpeg, filename: "a" }]], b.key);
-        assert.equal(sneaky.json.data.downloadUrl, `${peel.url}/files/u/${b.account.token}/u/${peel.account.token}/shared/dir/mine.png`);
-        assertUploadError(await main.upload({ base64Data: b64(fx.jpeg), uploadPath: `../${peel.account.token}/shared/dir` }, b.key), 400, "Invalid uploadPath");
+        const sneaky = await main.form(
+          [
+            ["uploadPath", `u/${peel.account.token}/shared/dir`],
+            ["fileName", "mine.png"],
+            ["file", { bytes: fx.jpeg, filename: "a" }],
+          ],
+          b.key,
+        );
+        assert.equal(
+          sneaky.json.data.downloadUrl,
+          `${peel.url}/files/u/${b.account.token}/u/${peel.account.token}/shared/dir/mine.png`,
+        );
+        assertUploadError(
+          await main.upload({ base64Data: b64(fx.jpeg), uploadPath: `../${peel.account.token}/shared/dir` }, b.key),
+          400,
+          "Invalid uploadPath",
+        );
         const got = await getBytes(aUrl);
         assert.equal(sha(got.bytes), sha(fx.png), "A's file is untouched");
       });
@@ -476,43 +562,55 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         assert.equal(rec.state, "fail", JSON.stringify(rec));
         assert.equal(rec.failMsg, `Invalid image_input: ${aUrl}`);
         assert.deepEqual(main.ownReads.slice(readsBefore), [aUrl], "refused at storage, not fetched over HTTP");
-        assert.equal(main.engine.seen.some((r) => r.taskId === rec.taskId), false);
+        assert.equal(
+          main.engine.seen.some((r) => r.taskId === rec.taskId),
+          false,
+        );
         // A itself can
         assert.equal((await main.runTask([aUrl])).state, "success");
       });
     });
 
     describe("download-url", () => {
-      test(backend === "s3" ? "a presigned S3 GET, X-Amz-Expires=1200, served as an attachment" : "a signed peel link for 20 minutes, served as an attachment", async () => {
-        const up = await main.upload({ base64Data: b64(fx.png), uploadPath: "dl", fileName: "get-me.png" });
-        const url: string = up.json.data.downloadUrl;
-        const res = await main.peel.api("POST", "/api/v1/common/download-url", { url });
-        assert.equal(res.json.code, 200, res.text);
-        assert.equal(res.json.msg, "success");
-        const link = new URL(res.json.data);
-        if (backend === "s3") {
-          assert.equal(link.origin, s3!.endpoint);
-          assert.equal(link.searchParams.get("X-Amz-Expires"), "1200");
-        } else {
-          assert.equal(link.origin + link.pathname, url);
-          assert.equal(Number(link.searchParams.get("exp")), Math.floor(main.clock.now() / 1000) + 1200);
-          assert.match(link.searchParams.get("sig") ?? "", /^[0-9a-f]{32}$/);
-        }
-        const openedBefore = main.opened.length;
-        const got = await getBytes(link.href); // no auth header
-        assert.equal(got.status, 200);
-        assert.match(got.headers.get("content-disposition") ?? "", /^attachment; filename="get-me\.png"/);
-        assert.equal(sha(got.bytes), sha(fx.png));
-        // S3 links bypass peel entirely; local links are served by peel itself
-        assert.equal(main.opened.length - openedBefore, backend === "s3" ? 0 : 1);
-      });
+      test(
+        backend === "s3"
+          ? "a presigned S3 GET, X-Amz-Expires=1200, served as an attachment"
+          : "a signed peel link for 20 minutes, served as an attachment",
+        async () => {
+          const up = await main.upload({ base64Data: b64(fx.png), uploadPath: "dl", fileName: "get-me.png" });
+          const url: string = up.json.data.downloadUrl;
+          const res = await main.peel.api("POST", "/api/v1/common/download-url", { url });
+          assert.equal(res.json.code, 200, res.text);
+          assert.equal(res.json.msg, "success");
+          const link = new URL(res.json.data);
+          if (backend === "s3") {
+            assert.equal(link.origin, s3!.endpoint);
+            assert.equal(link.searchParams.get("X-Amz-Expires"), "1200");
+          } else {
+            assert.equal(link.origin + link.pathname, url);
+            assert.equal(Number(link.searchParams.get("exp")), Math.floor(main.clock.now() / 1000) + 1200);
+            assert.match(link.searchParams.get("sig") ?? "", /^[0-9a-f]{32}$/);
+          }
+          const openedBefore = main.opened.length;
+          const got = await getBytes(link.href); // no auth header
+          assert.equal(got.status, 200);
+          assert.match(got.headers.get("content-disposition") ?? "", /^attachment; filename="get-me\.png"/);
+          assert.equal(sha(got.bytes), sha(fx.png));
+          // S3 links bypass peel entirely; local links are served by peel itself
+          assert.equal(main.opened.length - openedBefore, backend === "s3" ? 0 : 1);
+        },
+      );
     });
 
     describe("large and concurrent uploads", () => {
       test("a 30 MiB multipart stream upload is stored whole and served with its length", async () => {
         const big = pngLike(LIMIT);
         big.writeUInt32BE(0xdeadbeef, LIMIT - 4);
-        const res = await main.form([["uploadPath", "big"], ["fileName", "big.png"], ["file", { bytes: big, filename: "big.png" }]]);
+        const res = await main.form([
+          ["uploadPath", "big"],
+          ["fileName", "big.png"],
+          ["file", { bytes: big, filename: "big.png" }],
+        ]);
         const up = okUpload(main, res, "big/big.png", big, "image/png");
         const head = await fetch(up.downloadUrl, { method: "HEAD" });
         assert.equal(head.headers.get("content-length"), String(LIMIT));
@@ -526,9 +624,18 @@ export function runUploadSuite(backend: "local" | "s3"): void {
           b.writeUInt32BE(i, 100);
           return b;
         });
-        const results = await Promise.all(bodies.map((bytes, i) => main.form([["file", { bytes, filename: "x.png" }], ["uploadPath", "many"], ["fileName", `n${i}`]])));
+        const results = await Promise.all(
+          bodies.map((bytes, i) =>
+            main.form([
+              ["file", { bytes, filename: "x.png" }],
+              ["uploadPath", "many"],
+              ["fileName", `n${i}`],
+            ]),
+          ),
+        );
         for (const [i, res] of results.entries()) okUpload(main, res, `many/n${i}.png`, bodies[i], "image/png");
-        for (const [i, res] of results.entries()) assert.equal(sha((await getBytes(res.json.data.downloadUrl)).bytes), sha(bodies[i]));
+        for (const [i, res] of results.entries())
+          assert.equal(sha((await getBytes(res.json.data.downloadUrl)).bytes), sha(bodies[i]));
       });
     });
 
@@ -536,12 +643,18 @@ export function runUploadSuite(backend: "local" | "s3"): void {
       test("uploads beyond it wait with their bodies unread; a client that leaves gives its share back", async (t) => {
         // strict: 16 KiB files → base64 bodies up to ~86 KiB, two of those in flight at once
         const holders: http.ClientRequest[] = [];
-        t.after(() => holders.forEach((h) => h.destroy()));
+        t.after(() => {
+          for (const h of holders) h.destroy();
+        });
         const hold = () => {
           const req = http.request(`${strict.peel.url}${B64}`, {
             method: "POST",
             agent: false,
-            headers: { authorization: `Bearer ${strict.peel.key}`, "content-type": "application/json", "content-length": "86000" },
+            headers: {
+              authorization: `Bearer ${strict.peel.key}`,
+              "content-type": "application/json",
+              "content-length": "86000",
+            },
           });
           req.on("error", () => undefined);
           req.write('{"base64Data":"');
@@ -563,8 +676,13 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         holders[1].destroy();
         await new Promise((r) => setTimeout(r, 50));
         // nothing leaked: several uploads at once still go through
-        const many = await Promise.all([1, 2, 3, 4].map((i) => strict.upload({ base64Data: b64(fx.jpeg), fileName: `after${i}.jpg` })));
-        assert.deepEqual(many.map((r) => r.json.success), [true, true, true, true]);
+        const many = await Promise.all(
+          [1, 2, 3, 4].map((i) => strict.upload({ base64Data: b64(fx.jpeg), fileName: `after${i}.jpg` })),
+        );
+        assert.deepEqual(
+          many.map((r) => r.json.success),
+          [true, true, true, true],
+        );
       });
     });
 
@@ -574,7 +692,11 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         const { peel, clock } = rig;
         const t0 = clock.now();
         const a1 = await rig.upload({ base64Data: b64(fx.png), uploadPath: "keep", fileName: "a.png" });
-        const b = await rig.form([["file", { bytes: fx.jpeg, filename: "b" }], ["uploadPath", "keep"], ["fileName", "b.jpg"]]);
+        const b = await rig.form([
+          ["file", { bytes: fx.jpeg, filename: "b" }],
+          ["uploadPath", "keep"],
+          ["fileName", "b.jpg"],
+        ]);
         const c = await rig.urlUpload({ fileUrl: `${remote.origin}/pic.webp`, uploadPath: "keep", fileName: "c" });
         const [aUrl, bUrl, cUrl] = [a1, b, c].map((r) => r.json.data.downloadUrl as string);
         const rec = await rig.runTask([aUrl, bUrl, cUrl]);

@@ -67,7 +67,10 @@ test("a slow receiver's backlog does not delay another receiver; deferrals are n
   assert.ok(fastDoneMs < SLOW_MS, `fast receiver served after ${fastDoneMs} ms`);
   assert.equal(slow.requests.length, PER_ORIGIN, "the slow receiver got its 2 and the others were deferred");
   assert.ok(deferrals >= 20 - PER_ORIGIN, `deferrals: ${deferrals}`);
-  await eventually(async () => (await Promise.all(fastDs.map((d) => h.store.getDelivery(d.id)))).every((d) => d!.state === "delivered"), 2_000);
+  await eventually(
+    async () => (await Promise.all(fastDs.map((d) => h.store.getDelivery(d.id)))).every((d) => d!.state === "delivered"),
+    2_000,
+  );
 
   // The backlog still drains, never more than perOriginLimit at once at the slow receiver.
   await eventually(async () => (await h.store.listDeliveries({ state: "delivered", limit: 100 })).length === 25, 60_000);
@@ -122,7 +125,10 @@ test("deferral is not an attempt: a delivery due while its origin is full keeps 
   assert.equal(deferred.state, "pending");
   assert.equal(deferred.attemptCount, 0);
   assert.deepEqual(await h.store.listDeliveryAttempts(b.id), []);
-  assert.ok(deferred.nextAttemptAt! >= now + 1_000 && deferred.nextAttemptAt! <= now + 2_000, `due again at +${deferred.nextAttemptAt! - now} ms`);
+  assert.ok(
+    deferred.nextAttemptAt! >= now + 1_000 && deferred.nextAttemptAt! <= now + 2_000,
+    `due again at +${deferred.nextAttemptAt! - now} ms`,
+  );
 
   // `a` failed once: its retry is on the schedule (5 s), nothing else moved it.
   const aRow = (await h.store.getDelivery(a.id))!;

@@ -12,8 +12,14 @@ test("fails 3 times then succeeds: 4 attempts, same body and webhook-id, fresh t
   await h.drive([d.id]);
 
   const attempts = await h.store.listDeliveryAttempts(d.id);
-  assert.deepEqual(attempts.map((a) => a.statusCode), [500, 500, 500, 200]);
-  assert.deepEqual(attempts.map((a) => a.error), ["HTTP 500", "HTTP 500", "HTTP 500", null]);
+  assert.deepEqual(
+    attempts.map((a) => a.statusCode),
+    [500, 500, 500, 200],
+  );
+  assert.deepEqual(
+    attempts.map((a) => a.error),
+    ["HTTP 500", "HTTP 500", "HTTP 500", null],
+  );
   assert.equal(attempts.at(-1)!.nextAttemptAt, null);
   // waits between attempts follow the schedule (jitter pinned to 0)
   for (let i = 1; i < attempts.length; i++) {
@@ -34,7 +40,10 @@ test("fails 3 times then succeeds: 4 attempts, same body and webhook-id, fresh t
   }
   const stamps = rx.requests.map((r) => r.headers["webhook-timestamp"]);
   assert.equal(new Set(stamps).size, 4, "every attempt is stamped afresh");
-  assert.deepEqual(rx.requests.map((r) => r.headers["x-webhook-timestamp"]), stamps);
+  assert.deepEqual(
+    rx.requests.map((r) => r.headers["x-webhook-timestamp"]),
+    stamps,
+  );
 });
 
 test("receiver down for an hour of controlled time, then back: every callback arrives", async (t) => {
@@ -45,20 +54,29 @@ test("receiver down for an hour of controlled time, then back: every callback ar
   const start = h.clock.now();
   const ds = await Promise.all([1, 2, 3].map(() => h.addDelivery(rx.url())));
   let down = true;
-  await h.drive(ds.map((d) => d.id), {
-    beforePass: async () => {
-      if (down && h.clock.now() - start >= 60 * 60_000) {
-        await rx.up();
-        down = false;
-      }
+  await h.drive(
+    ds.map((d) => d.id),
+    {
+      beforePass: async () => {
+        if (down && h.clock.now() - start >= 60 * 60_000) {
+          await rx.up();
+          down = false;
+        }
+      },
     },
-  });
+  );
   assert.equal(down, false);
   for (const d of ds) {
     const attempts = await h.store.listDeliveryAttempts(d.id);
     // refused at 0 s, 5 s, 5 min 5 s and 35 min 5 s; delivered at 2 h 35 min 5 s
-    assert.deepEqual(attempts.map((a) => a.statusCode), [null, null, null, null, 200]);
-    assert.ok(attempts.slice(0, 4).every((a) => a.error?.startsWith("network:")), JSON.stringify(attempts[0]));
+    assert.deepEqual(
+      attempts.map((a) => a.statusCode),
+      [null, null, null, null, 200],
+    );
+    assert.ok(
+      attempts.slice(0, 4).every((a) => a.error?.startsWith("network:")),
+      JSON.stringify(attempts[0]),
+    );
     assert.equal(attempts[4].attemptedAt - start, 2 * 3600_000 + 35 * 60_000 + 5_000);
     assert.equal((await h.store.getDelivery(d.id))!.state, "delivered");
   }
@@ -137,14 +155,20 @@ test("503 with an HTTP-date Retry-After is honoured too; a sooner one never beat
   const h = await harness(t);
   const later = new Date(h.clock.now() + 10 * 60_000).toUTCString();
   const rx = await FakeReceiver.start((_r, n) =>
-    n === 0 ? { status: 503, headers: { "retry-after": later } }
-    : n === 1 ? { status: 503, headers: { "retry-after": "1" } }
-    : { status: 200 });
+    n === 0
+      ? { status: 503, headers: { "retry-after": later } }
+      : n === 1
+        ? { status: 503, headers: { "retry-after": "1" } }
+        : { status: 200 },
+  );
   t.after(() => rx.close());
   const d = await h.addDelivery(rx.url());
   await h.drive([d.id]);
   const attempts = await h.store.listDeliveryAttempts(d.id);
-  assert.deepEqual(attempts.map((a) => a.statusCode), [503, 503, 200]);
+  assert.deepEqual(
+    attempts.map((a) => a.statusCode),
+    [503, 503, 200],
+  );
   assert.equal(attempts[1].attemptedAt - attempts[0].attemptedAt, 10 * 60_000);
   assert.equal(attempts[2].attemptedAt - attempts[1].attemptedAt, SCHEDULE_MS[2], "Retry-After: 1 < 5 min step");
 });
@@ -158,7 +182,10 @@ test("schedule exhausted: 10 attempts, then failed", async (t) => {
   const attempts = await h.store.listDeliveryAttempts(d.id);
   assert.equal(attempts.length, 10);
   assert.equal(attempts.at(-1)!.nextAttemptAt, null);
-  assert.equal(attempts.at(-1)!.attemptedAt - attempts[0].attemptedAt, SCHEDULE_MS.reduce((a, b) => a + b, 0));
+  assert.equal(
+    attempts.at(-1)!.attemptedAt - attempts[0].attemptedAt,
+    SCHEDULE_MS.reduce((a, b) => a + b, 0),
+  );
   const row = (await h.store.getDelivery(d.id))!;
   assert.equal(row.state, "failed");
   assert.equal(row.attemptCount, 10);
@@ -186,7 +213,7 @@ test("replay delivers again with the same webhook-id and body, on a fresh schedu
   failing = false;
   await h.drive([d.id]);
   assert.equal((await h.store.getDelivery(d.id))!.state, "delivered");
-  assert.equal((await h.store.replayDelivery(d.id, h.clock.now())), true);
+  assert.equal(await h.store.replayDelivery(d.id, h.clock.now()), true);
   await h.dispatcher.runOnce();
   assert.equal((await h.store.getDelivery(d.id))!.state, "delivered");
   assert.equal(rx.requests.length, MAX_ATTEMPTS + 3);
@@ -231,7 +258,13 @@ test("claim errors back off instead of spinning", async (t) => {
   const { AddressPolicy } = await import("../../src/net/address-guard.js");
   const errors: object[] = [];
   const dispatcher = new DeliveryDispatcher({
-    store: broken, policy: new AddressPolicy([]), clock: h.clock, workerId: "wrk_b", timeoutMs: 1_000, concurrency: 2, pollMs: 1,
+    store: broken,
+    policy: new AddressPolicy([]),
+    clock: h.clock,
+    workerId: "wrk_b",
+    timeoutMs: 1_000,
+    concurrency: 2,
+    pollMs: 1,
     logger: { info: () => {}, warn: () => {}, error: (obj) => errors.push(obj) },
   });
   dispatcher.start();

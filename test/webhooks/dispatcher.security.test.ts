@@ -17,7 +17,9 @@ import { eventually, harness } from "./harness.js";
 function referenceVerify(payload: string, headers: IncomingHttpHeaders, secret: string, nowSec: number): boolean {
   const h: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) h[k.toLowerCase()] = String(v);
-  const id = h["webhook-id"], sig = h["webhook-signature"], ts = h["webhook-timestamp"];
+  const id = h["webhook-id"],
+    sig = h["webhook-signature"],
+    ts = h["webhook-timestamp"];
   if (!id || !sig || !ts) return false;
   const t = parseInt(ts, 10);
   if (Number.isNaN(t) || nowSec - t > 300 || t > nowSec + 300) return false;
@@ -27,7 +29,8 @@ function referenceVerify(payload: string, headers: IncomingHttpHeaders, secret: 
   return sig.split(" ").some((vs) => {
     const [version, s] = vs.split(",");
     if (version !== "v1") return false;
-    const a = enc.encode(s), b = enc.encode(expected);
+    const a = enc.encode(s),
+      b = enc.encode(expected);
     return a.length === b.length && timingSafeEqual(a, b);
   });
 }
@@ -99,7 +102,13 @@ test("an account without secrets gets unsigned callbacks (but still a webhook-id
   t.after(() => rx.close());
   const bare = await h.store.createAccount({ name: "no secrets" }, h.clock.now());
   const d = await h.store.createDelivery({
-    id: "dlv_bare", taskId: null, accountId: bare.id, url: rx.url(), payload: '{"a":1}', webhookId: "msg_bare", createdAt: h.clock.now(),
+    id: "dlv_bare",
+    taskId: null,
+    accountId: bare.id,
+    url: rx.url(),
+    payload: '{"a":1}',
+    webhookId: "msg_bare",
+    createdAt: h.clock.now(),
   });
   await h.dispatcher.runOnce();
   assert.equal((await h.store.getDelivery(d.id))!.state, "delivered");

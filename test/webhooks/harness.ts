@@ -69,7 +69,15 @@ export async function harness(t: TestContext, opts: Partial<DispatcherOptions> &
       msg: "Playground task completed successfully.",
       data: { taskId, task_id: taskId, callbackType: "task_completed", state: "success", remainedCredits: 982 },
     });
-    return store.createDelivery({ id: newId("dlv"), taskId, accountId: account.id, url, payload, webhookId: newId("msg"), createdAt: clock.now() });
+    return store.createDelivery({
+      id: newId("dlv"),
+      taskId,
+      accountId: account.id,
+      url,
+      payload,
+      webhookId: newId("msg"),
+      createdAt: clock.now(),
+    });
   };
 
   const drive: Harness["drive"] = async (ids, o = {}) => {

@@ -42,7 +42,8 @@ test("a settled task's callback arrives signed with both schemes; the delivery a
   const rx = await FakeReceiver.start(plans.ok());
   t.after(() => rx.close());
   const hmac = (await admin(peel, "PUT", `/admin/v1/accounts/${peel.account.id}/webhook-hmac-key`, {})).json.data.hmacKey;
-  const whsec = (await admin(peel, "POST", `/admin/v1/accounts/${peel.account.id}/webhook-secret`, { overlapHours: 1 })).json.data.secret;
+  const whsec = (await admin(peel, "POST", `/admin/v1/accounts/${peel.account.id}/webhook-secret`, { overlapHours: 1 })).json.data
+    .secret;
   assert.match(whsec, /^whsec_/);
 
   const created = await peel.api("POST", "/api/v1/jobs/createTask", {
@@ -131,7 +132,11 @@ test("callBackUrl at a loopback, private, link-local or metadata address is refu
     "http://[fd00::1]/hook",
     "http://0.0.0.0/hook",
   ]) {
-    const res = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", callBackUrl: url, input: { prompt: "x" } });
+    const res = await peel.api("POST", "/api/v1/jobs/createTask", {
+      model: "nano-banana-pro",
+      callBackUrl: url,
+      input: { prompt: "x" },
+    });
     assert.equal(res.status, 200, url);
     assert.equal(res.json.code, 422, url);
     assert.match(res.json.msg, /^callBackUrl is not allowed/, url);
@@ -140,7 +145,11 @@ test("callBackUrl at a loopback, private, link-local or metadata address is refu
   // nothing was created or charged
   assert.equal((await peel.api("GET", "/api/v1/chat/credit")).json.data, 1000);
   // a public host name is accepted (checked again after DNS at delivery time)
-  const ok = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", callBackUrl: "https://hooks.example.com/kie", input: { prompt: "x" } });
+  const ok = await peel.api("POST", "/api/v1/jobs/createTask", {
+    model: "nano-banana-pro",
+    callBackUrl: "https://hooks.example.com/kie",
+    input: { prompt: "x" },
+  });
   assert.equal(ok.json.code, 200);
 });
 
@@ -152,7 +161,11 @@ test("replay-failed re-sends every failed delivery since a time; test events rea
   const since = Date.now() - 1000;
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", callBackUrl: rx.url(), input: { prompt: `t${i}` } });
+    const r = await peel.api("POST", "/api/v1/jobs/createTask", {
+      model: "nano-banana-pro",
+      callBackUrl: rx.url(),
+      input: { prompt: `t${i}` },
+    });
     ids.push(r.json.data.taskId);
   }
   // 410 stops each delivery after one attempt
@@ -165,8 +178,14 @@ test("replay-failed re-sends every failed delivery since a time; test events rea
   const replay = await admin(peel, "POST", "/admin/v1/deliveries/replay-failed", { since, accountId: peel.account.id });
   assert.equal(replay.json.data.replayed, 3);
   await until(async () => rx.requests.length >= 6);
-  const firstIds = rx.requests.slice(0, 3).map((r) => r.headers["webhook-id"]).sort();
-  const againIds = rx.requests.slice(3, 6).map((r) => r.headers["webhook-id"]).sort();
+  const firstIds = rx.requests
+    .slice(0, 3)
+    .map((r) => r.headers["webhook-id"])
+    .sort();
+  const againIds = rx.requests
+    .slice(3, 6)
+    .map((r) => r.headers["webhook-id"])
+    .sort();
   assert.deepEqual(againIds, firstIds);
 
   const testEvent = await admin(peel, "POST", "/admin/v1/webhooks/test", { url: rx.url("/test"), accountId: peel.account.id });
@@ -176,7 +195,10 @@ test("replay-failed re-sends every failed delivery since a time; test events rea
   assert.equal(JSON.parse(rx.requests.at(-1)!.body).type, "peel.test");
 
   // a test event to a forbidden address is refused and nothing is sent
-  const blocked = await admin(peel, "POST", "/admin/v1/webhooks/test", { url: "http://169.254.169.254/", accountId: peel.account.id });
+  const blocked = await admin(peel, "POST", "/admin/v1/webhooks/test", {
+    url: "http://169.254.169.254/",
+    accountId: peel.account.id,
+  });
   assert.equal(blocked.json.data.statusCode, null);
   assert.match(blocked.json.data.error, /refused/);
 });
@@ -185,12 +207,23 @@ test("peel deliveries commands list, show and replay through the admin API", asy
   const peel = await peelWithAdmin(t);
   const rx = await FakeReceiver.start(plans.ok());
   t.after(() => rx.close());
-  const created = await peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", callBackUrl: rx.url(), input: { prompt: "cli" } });
+  const created = await peel.api("POST", "/api/v1/jobs/createTask", {
+    model: "nano-banana-pro",
+    callBackUrl: rx.url(),
+    input: { prompt: "cli" },
+  });
   const taskId = created.json.data.taskId;
   await until(async () => rx.requests.length >= 1);
-  const env = { ...process.env, PEEL_ADMIN_URL: peel.url, PEEL_ADMIN_TOKEN: ADMIN, PEEL_DATA_DIR: peel.dataDir, PEEL_LOG_LEVEL: "silent" };
+  const env = {
+    ...process.env,
+    PEEL_ADMIN_URL: peel.url,
+    PEEL_ADMIN_TOKEN: ADMIN,
+    PEEL_DATA_DIR: peel.dataDir,
+    PEEL_LOG_LEVEL: "silent",
+  };
   // Asynchronous: the CLI talks to the server living in this very process.
-  const cli = async (...args: string[]) => (await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { env })).stdout;
+  const cli = async (...args: string[]) =>
+    (await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { env })).stdout;
   const list = JSON.parse(await cli("deliveries", "list", "--task", taskId));
   assert.equal(list.length, 1);
   const shown = JSON.parse(await cli("deliveries", "show", list[0].id));

@@ -11,7 +11,9 @@ import {
 } from "../../src/webhooks/schedule.js";
 
 const mid = () => 0.5; // no jitter
-const S = 1000, M = 60 * S, H = 60 * M;
+const S = 1000,
+  M = 60 * S,
+  H = 60 * M;
 
 test("the schedule is at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h", () => {
   assert.deepEqual([...SCHEDULE_MS], [0, 5 * S, 5 * M, 30 * M, 2 * H, 5 * H, 10 * H, 10 * H, 24 * H, 24 * H]);

@@ -59,7 +59,10 @@ test("verifyStandardWebhook accepts the reference vector and rejects tampering",
   assert.equal(verifyStandardWebhook(SW.body, { ...headers, "webhook-id": "msg_other" }, SW.secret, opts), false);
   assert.equal(verifyStandardWebhook(SW.body, { ...headers, "webhook-timestamp": String(SW.ts + 1) }, SW.secret, opts), false);
   assert.equal(verifyStandardWebhook(SW.body, headers, generateSigningSecret(), opts), false);
-  assert.equal(verifyStandardWebhook(SW.body, { ...headers, "webhook-signature": "v1a," + SW.sig.slice(3) }, SW.secret, opts), false);
+  assert.equal(
+    verifyStandardWebhook(SW.body, { ...headers, "webhook-signature": "v1a," + SW.sig.slice(3) }, SW.secret, opts),
+    false,
+  );
   assert.equal(verifyStandardWebhook(SW.body, { ...headers, "webhook-signature": "" }, SW.secret, opts), false);
   // case-insensitive header names, several entries in the header, fetch Headers
   const mixed = { "Webhook-Id": SW.id, "WEBHOOK-TIMESTAMP": String(SW.ts), "webhook-signature": `v1,AAAA ${SW.sig}` };

@@ -18,7 +18,8 @@ export function commonRoutes(app: FastifyInstance, ctx: AppContext): void {
       onRequest: guard,
       schema: {
         summary: "Remaining credits",
-        description: "The account's balance minus credits held by unfinished tasks. Unmetered accounts report a fixed large balance.",
+        description:
+          "The account's balance minus credits held by unfinished tasks. Unmetered accounts report a fixed large balance.",
         tags: ["common"],
         response: { 200: kieResponse(Type.Number()) },
       },
@@ -36,7 +37,8 @@ export function commonRoutes(app: FastifyInstance, ctx: AppContext): void {
       onRequest: guard,
       schema: {
         summary: "20-minute direct-download link",
-        description: "For a result or upload URL that peel issued to this account. The link needs no auth and is served as an attachment.",
+        description:
+          "For a result or upload URL that peel issued to this account. The link needs no auth and is served as an attachment.",
         tags: ["common"],
         body: Type.Object({ url: Type.String() }),
         response: { 200: kieResponse(Type.String()) },

@@ -5,7 +5,14 @@ import { jsonBody, isJsonObject } from "../body.js";
 import type { AppContext } from "../context.js";
 import { kieOk } from "../envelope.js";
 import { kieGuard, principalOf } from "../guards.js";
-import { CancelBodySchema, CreateTaskBodySchema, RecordInfoQuerySchema, kieResponse, RecordInfoSchema, TaskIdDataSchema } from "../schemas.js";
+import {
+  CancelBodySchema,
+  CreateTaskBodySchema,
+  RecordInfoQuerySchema,
+  kieResponse,
+  RecordInfoSchema,
+  TaskIdDataSchema,
+} from "../schemas.js";
 
 /** The Market jobs API and its legacy `playground` aliases (kie-contract §4, §5). */
 export function jobsRoutes(app: FastifyInstance, ctx: AppContext): void {

@@ -51,7 +51,11 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         summary: "Upload from Base64 or a data URL",
         tags: ["uploads"],
-        body: Type.Object({ base64Data: Type.String(), uploadPath: Type.Optional(Type.String()), fileName: Type.Optional(Type.String()) }),
+        body: Type.Object({
+          base64Data: Type.String(),
+          uploadPath: Type.Optional(Type.String()),
+          fileName: Type.Optional(Type.String()),
+        }),
         response,
       },
     },
@@ -61,7 +65,12 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
       const b = isJsonObject(value) ? value : {};
       const bytes = decodeBase64Upload(b.base64Data);
       if (bytes.length > max) throw new UploadError("too_large");
-      const data = await ctx.files.saveUpload({ account: principalOf(req).account, uploadPath: b.uploadPath, fileName: b.fileName, body: bytes });
+      const data = await ctx.files.saveUpload({
+        account: principalOf(req).account,
+        uploadPath: b.uploadPath,
+        fileName: b.fileName,
+        body: bytes,
+      });
       return uploadOk(reply, data);
     },
   );
@@ -107,7 +116,11 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
         summary: "Upload from a remote URL",
         description: "Fetched with a 30 s timeout, at most 3 redirects, under the outbound address policy on every hop.",
         tags: ["uploads"],
-        body: Type.Object({ fileUrl: Type.String(), uploadPath: Type.Optional(Type.String()), fileName: Type.Optional(Type.String()) }),
+        body: Type.Object({
+          fileUrl: Type.String(),
+          uploadPath: Type.Optional(Type.String()),
+          fileName: Type.Optional(Type.String()),
+        }),
         response,
       },
     },
@@ -117,7 +130,7 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
       const b = isJsonObject(value) ? value : {};
       const fileUrl = b.fileUrl;
       if (typeof fileUrl !== "string" || !fileUrl) throw new UploadError("missing_file_url");
-      let res;
+      let res: Awaited<ReturnType<typeof guardedRequest>>;
       try {
         res = await guardedRequest({
           url: fileUrl,
@@ -130,7 +143,9 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
       } catch (err) {
         req.log.info({ err: (err as Error).message }, "url upload fetch failed");
-        throw err instanceof OutboundError && err.kind === "too_large" ? new UploadError("too_large") : new UploadError("download_failed");
+        throw err instanceof OutboundError && err.kind === "too_large"
+          ? new UploadError("too_large")
+          : new UploadError("download_failed");
       }
       if (res.status < 200 || res.status > 299) {
         await drain(res.body);
@@ -145,13 +160,13 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
         return uploadOk(reply, data);
       } catch (err) {
-        if (err instanceof OutboundError) throw err.kind === "too_large" ? new UploadError("too_large") : new UploadError("download_failed");
+        if (err instanceof OutboundError)
+          throw err.kind === "too_large" ? new UploadError("too_large") : new UploadError("download_failed");
         throw err;
       }
     },
   );
 }
-
 
 /**
  * How many largest-size base64 bodies are handled at once. A JSON body cannot be streamed: its
@@ -233,7 +248,9 @@ async function readMultipart(
   try {
     // files > 1: a client that adds another file part (or sends `file` twice) gets its first
     // `file` stored and the rest drained, not "File size exceeds the limit" from busboy's count.
-    for await (const part of req.parts({ limits: { fileSize: maxBytes, files: MAX_FILE_PARTS, fields: MAX_TEXT_PARTS, fieldSize: 4096 } })) {
+    for await (const part of req.parts({
+      limits: { fileSize: maxBytes, files: MAX_FILE_PARTS, fields: MAX_TEXT_PARTS, fieldSize: 4096 },
+    })) {
       if (part.type === "file") {
         if (part.fieldname !== "file" || filePath) {
           part.file.resume();

@@ -2,14 +2,7 @@ import type { Account, ApiKey, KeyLimits, LedgerEntry, LedgerKind } from "../../
 import { newId, randomString } from "../../ids.js";
 import type { AccountPatch, ApiKeyWithAccount, NewAccount, WebhookSecrets } from "../store.js";
 import type { PgDb, Sql } from "./db.js";
-import {
-  toAccount,
-  toApiKey,
-  toLedgerEntry,
-  type AccountRow,
-  type ApiKeyRow,
-  type LedgerRow,
-} from "./rows.js";
+import { toAccount, toApiKey, toLedgerEntry, type AccountRow, type ApiKeyRow, type LedgerRow } from "./rows.js";
 
 // Accounts, API keys, the credit ledger and webhook secrets.
 
@@ -22,7 +15,14 @@ export async function createAccount(db: PgDb, input: NewAccount, now: number): P
       [id, input.name, randomString(24), input.unmetered ?? false, input.maxRunning ?? null, now],
     ))!;
     if (input.initialCredits) {
-      await appendLedger(sql, { accountId: id, taskId: null, kind: "grant", amount: input.initialCredits, note: "initial credits", now });
+      await appendLedger(sql, {
+        accountId: id,
+        taskId: null,
+        kind: "grant",
+        amount: input.initialCredits,
+        note: "initial credits",
+        now,
+      });
     }
     return toAccount(row);
   });
@@ -82,7 +82,14 @@ export async function createApiKey(
 export async function findApiKeyByHash(sql: Sql, hash: string): Promise<ApiKeyWithAccount | null> {
   // One round trip: every authenticated request comes through here.
   const row = await sql.one<
-    ApiKeyRow & { a_name: string; a_token: string; a_unmetered: boolean; a_max_running: number | null; a_disabled: boolean; a_created_at: number }
+    ApiKeyRow & {
+      a_name: string;
+      a_token: string;
+      a_unmetered: boolean;
+      a_max_running: number | null;
+      a_disabled: boolean;
+      a_created_at: number;
+    }
   >(
     `SELECT k.*, a.name AS a_name, a.token AS a_token, a.unmetered AS a_unmetered, a.max_running AS a_max_running,
             a.disabled AS a_disabled, a.created_at AS a_created_at
@@ -172,10 +179,10 @@ export async function listLedger(
   const limit = opts.limit ?? 100;
   const rows =
     opts.taskId === undefined
-      ? await sql.rows<LedgerRow>(
-          "SELECT * FROM ledger WHERE account_id = $1 ORDER BY created_at DESC, seq DESC LIMIT $2",
-          [accountId, limit],
-        )
+      ? await sql.rows<LedgerRow>("SELECT * FROM ledger WHERE account_id = $1 ORDER BY created_at DESC, seq DESC LIMIT $2", [
+          accountId,
+          limit,
+        ])
       : await sql.rows<LedgerRow>(
           "SELECT * FROM ledger WHERE account_id = $1 AND task_id = $2 ORDER BY created_at DESC, seq DESC LIMIT $3",
           [accountId, opts.taskId, limit],
@@ -187,7 +194,9 @@ export async function listLedger(
 // webhook secrets
 
 export async function getWebhookSecrets(sql: Sql, accountId: string, now: number): Promise<WebhookSecrets> {
-  const hmac = await sql.one<{ webhook_hmac_key: string | null }>("SELECT webhook_hmac_key FROM accounts WHERE id = $1", [accountId]);
+  const hmac = await sql.one<{ webhook_hmac_key: string | null }>("SELECT webhook_hmac_key FROM accounts WHERE id = $1", [
+    accountId,
+  ]);
   const secrets = await sql.rows<{ secret: string }>(
     `SELECT secret FROM webhook_secrets WHERE account_id = $1 AND (expires_at IS NULL OR expires_at > $2)
      ORDER BY created_at DESC, seq DESC`,

@@ -88,7 +88,14 @@ export async function recordDeliveryAttempt(
       `UPDATE deliveries SET attempt_count = attempt_count + 1, last_status = $1, last_error = $2, state = $3,
                              next_attempt_at = $4, updated_at = $5, lease_owner = NULL, lease_expires_at = NULL
        WHERE id = $6`,
-      [attempt.statusCode, attempt.error, retry ? "pending" : outcome, retry ? attempt.nextAttemptAt : null, attempt.attemptedAt, attempt.deliveryId],
+      [
+        attempt.statusCode,
+        attempt.error,
+        retry ? "pending" : outcome,
+        retry ? attempt.nextAttemptAt : null,
+        attempt.attemptedAt,
+        attempt.deliveryId,
+      ],
     );
   });
 }
@@ -139,7 +146,10 @@ export async function replayDelivery(sql: Sql, id: string, now: number): Promise
   return changed > 0;
 }
 
-export async function replayFailedDeliveries(sql: Sql, opts: { accountId?: string; since: number; now: number }): Promise<number> {
+export async function replayFailedDeliveries(
+  sql: Sql,
+  opts: { accountId?: string; since: number; now: number },
+): Promise<number> {
   const base = `UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1, lease_owner = NULL, lease_expires_at = NULL
      WHERE state IN ('failed', 'stopped') AND created_at >= $2`;
   return opts.accountId === undefined

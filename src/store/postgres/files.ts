@@ -49,8 +49,8 @@ export async function markFileDeleted(sql: Sql, id: string, now: number): Promis
 export async function listFiles(sql: Sql, opts: { accountId?: string; kind?: FileKind; limit?: number }): Promise<FileRecord[]> {
   const where = ["deleted_at IS NULL"];
   const params: unknown[] = [];
-  if (opts.accountId !== undefined) (params.push(opts.accountId), where.push(`account_id = $${params.length}`));
-  if (opts.kind !== undefined) (params.push(opts.kind), where.push(`kind = $${params.length}`));
+  if (opts.accountId !== undefined) params.push(opts.accountId), where.push(`account_id = $${params.length}`);
+  if (opts.kind !== undefined) params.push(opts.kind), where.push(`kind = $${params.length}`);
   params.push(opts.limit ?? 100);
   const rows = await sql.rows<FileRow>(
     `SELECT * FROM files WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,

@@ -167,7 +167,13 @@ export class PostgresStore implements Store {
   purgeIdempotencyKeys(now: number): Promise<number> {
     return tasks.purgeIdempotencyKeys(this.sql, now);
   }
-  usageFreedAt(opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number }): Promise<number | null> {
+  usageFreedAt(opts: {
+    keyId: string;
+    window: "hourly" | "daily";
+    cap: number;
+    price: number;
+    now: number;
+  }): Promise<number | null> {
     return tasks.usageFreedAt(this.sql, opts);
   }
 

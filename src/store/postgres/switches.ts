@@ -19,10 +19,10 @@ export async function getSwitches(sql: Sql): Promise<Switches> {
 }
 
 export async function setMaintenance(sql: Sql, on: boolean): Promise<void> {
-  await sql.run(
-    "INSERT INTO switches (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    [MAINTENANCE, on ? "1" : "0"],
-  );
+  await sql.run("INSERT INTO switches (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [
+    MAINTENANCE,
+    on ? "1" : "0",
+  ]);
 }
 
 export async function setModelEnabled(sql: Sql, model: string, enabled: boolean): Promise<void> {

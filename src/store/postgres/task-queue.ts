@@ -252,7 +252,7 @@ export async function completeTask(
   onSettled?: SettlementHook,
 ): Promise<TaskRecord | null> {
   return withLockedTask(db, cmd.taskId, async (sql, row) => {
-    if (!row || row.state !== "generating" || row.lease_owner !== cmd.workerId) return null;
+    if (row?.state !== "generating" || row.lease_owner !== cmd.workerId) return null;
     return settle(sql, row, { state: "success", resultUrls: cmd.resultUrls }, cmd.now, onSettled);
   });
 }

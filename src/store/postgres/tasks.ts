@@ -28,7 +28,8 @@ export async function createTask(db: PgDb, cmd: CreateTaskCommand): Promise<Crea
     }
     for (const [window, cap, since] of caps) {
       // Rollback also undoes the idempotency row written above.
-      if ((await keyUsage(sql, t.keyId, since)) + t.price > cap) throw new Rollback<CreateTaskOutcome>({ kind: "cap_exceeded", window });
+      if ((await keyUsage(sql, t.keyId, since)) + t.price > cap)
+        throw new Rollback<CreateTaskOutcome>({ kind: "cap_exceeded", window });
     }
 
     const held = cmd.holdCredits && t.price > 0 ? t.price : 0;
@@ -36,7 +37,19 @@ export async function createTask(db: PgDb, cmd: CreateTaskCommand): Promise<Crea
       `INSERT INTO tasks (id, account_id, key_id, model, state, param, input, callback_url, price, held_credits,
                           create_time, update_time, deadline, attempts, cancel_requested, consumed_credits, run_after)
        VALUES ($1, $2, $3, $4, 'waiting', $5, $6, $7, $8, $9, $10, $10, $11, 0, false, 0, $10)`,
-      [t.id, t.accountId, t.keyId, t.model, t.param, JSON.stringify(t.input), t.callbackUrl, t.price, held, t.createTime, t.deadline],
+      [
+        t.id,
+        t.accountId,
+        t.keyId,
+        t.model,
+        t.param,
+        JSON.stringify(t.input),
+        t.callbackUrl,
+        t.price,
+        held,
+        t.createTime,
+        t.deadline,
+      ],
     );
     if (held > 0) {
       await sql.run(
@@ -46,7 +59,10 @@ export async function createTask(db: PgDb, cmd: CreateTaskCommand): Promise<Crea
       // Conditional debit: the balance check and the hold are one statement. A concurrent create
       // waits for the row lock and re-checks the condition against the committed balance, so no two
       // creates can spend the same credits. Zero rows = not enough: undo the inserts above.
-      const changed = await sql.run("UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1", [held, t.accountId]);
+      const changed = await sql.run("UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1", [
+        held,
+        t.accountId,
+      ]);
       if (changed === 0) throw new Rollback<CreateTaskOutcome>({ kind: "insufficient_credits" });
     }
     return { kind: "created", task: newTaskRecord(t) };
@@ -100,7 +116,9 @@ async function claimIdempotencyKey(
       );
       return null;
     }
-    return existing.body_hash === idem.bodyHash ? { kind: "replayed", taskId: existing.task_id } : { kind: "idempotency_conflict" };
+    return existing.body_hash === idem.bodyHash
+      ? { kind: "replayed", taskId: existing.task_id }
+      : { kind: "idempotency_conflict" };
   }
   throw new Error(`idempotency key ${idem.key}: row vanished twice while being read`);
 }
@@ -137,7 +155,9 @@ export async function usageFreedAt(
 async function keyUsage(sql: Sql, keyId: string, since: number | null): Promise<number> {
   const row =
     since === null
-      ? await sql.one<{ used: number | null }>("SELECT SUM(price) AS used FROM tasks WHERE key_id = $1 AND state <> 'fail'", [keyId])
+      ? await sql.one<{ used: number | null }>("SELECT SUM(price) AS used FROM tasks WHERE key_id = $1 AND state <> 'fail'", [
+          keyId,
+        ])
       : await sql.one<{ used: number | null }>(
           "SELECT SUM(price) AS used FROM tasks WHERE key_id = $1 AND create_time > $2 AND state <> 'fail'",
           [keyId, since],
@@ -170,9 +190,10 @@ export async function countTasks(sql: Sql, opts: { accountId?: string } = {}): P
   const rows =
     opts.accountId === undefined
       ? await sql.rows<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state")
-      : await sql.rows<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM tasks WHERE account_id = $1 GROUP BY state", [
-          opts.accountId,
-        ]);
+      : await sql.rows<{ state: string; n: number }>(
+          "SELECT state, COUNT(*) AS n FROM tasks WHERE account_id = $1 GROUP BY state",
+          [opts.accountId],
+        );
   const counts: Record<string, number> = Object.fromEntries(ALL_STATES.map((s) => [s, 0]));
   for (const r of rows) counts[r.state] = r.n;
   return counts;

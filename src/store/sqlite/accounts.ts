@@ -2,14 +2,7 @@ import type { Account, ApiKey, KeyLimits, LedgerEntry, LedgerKind } from "../../
 import { newId, randomString } from "../../ids.js";
 import type { AccountPatch, ApiKeyWithAccount, NewAccount, WebhookSecrets } from "../store.js";
 import { bool, type SqliteDb } from "./db.js";
-import {
-  toAccount,
-  toApiKey,
-  toLedgerEntry,
-  type AccountRow,
-  type ApiKeyRow,
-  type LedgerRow,
-} from "./rows.js";
+import { toAccount, toApiKey, toLedgerEntry, type AccountRow, type ApiKeyRow, type LedgerRow } from "./rows.js";
 
 // Accounts, API keys, the credit ledger and webhook secrets.
 
@@ -26,7 +19,15 @@ export function createAccount(db: SqliteDb, input: NewAccount, now: number): Acc
       input.maxRunning ?? null,
       now,
     );
-    if (input.initialCredits) appendLedger(db, { accountId: id, taskId: null, kind: "grant", amount: input.initialCredits, note: "initial credits", now });
+    if (input.initialCredits)
+      appendLedger(db, {
+        accountId: id,
+        taskId: null,
+        kind: "grant",
+        amount: input.initialCredits,
+        note: "initial credits",
+        now,
+      });
     return getAccount(db, id)!;
   });
 }
@@ -49,10 +50,10 @@ export function updateAccount(db: SqliteDb, id: string, patch: AccountPatch): Ac
   // Fixed column names only; values are bound. Absent fields keep their value.
   const sets: string[] = [];
   const params: unknown[] = [];
-  if (patch.name !== undefined) (sets.push("name = ?"), params.push(patch.name));
-  if (patch.unmetered !== undefined) (sets.push("unmetered = ?"), params.push(bool(patch.unmetered)));
-  if (patch.maxRunning !== undefined) (sets.push("max_running = ?"), params.push(patch.maxRunning));
-  if (patch.disabled !== undefined) (sets.push("disabled = ?"), params.push(bool(patch.disabled)));
+  if (patch.name !== undefined) sets.push("name = ?"), params.push(patch.name);
+  if (patch.unmetered !== undefined) sets.push("unmetered = ?"), params.push(bool(patch.unmetered));
+  if (patch.maxRunning !== undefined) sets.push("max_running = ?"), params.push(patch.maxRunning);
+  if (patch.disabled !== undefined) sets.push("disabled = ?"), params.push(bool(patch.disabled));
   if (sets.length) db.run(`UPDATE accounts SET ${sets.join(", ")} WHERE id = ?`, ...params, id);
   return getAccount(db, id);
 }
@@ -82,7 +83,16 @@ export function createApiKey(
 
 export function findApiKeyByHash(db: SqliteDb, hash: string): ApiKeyWithAccount | null {
   // One round trip: every authenticated request comes through here.
-  const row = db.get<ApiKeyRow & { a_name: string; a_token: string; a_unmetered: number; a_max_running: number | null; a_disabled: number; a_created_at: number }>(
+  const row = db.get<
+    ApiKeyRow & {
+      a_name: string;
+      a_token: string;
+      a_unmetered: number;
+      a_max_running: number | null;
+      a_disabled: number;
+      a_created_at: number;
+    }
+  >(
     `SELECT k.*, a.name AS a_name, a.token AS a_token, a.unmetered AS a_unmetered, a.max_running AS a_max_running,
             a.disabled AS a_disabled, a.created_at AS a_created_at
      FROM api_keys k JOIN accounts a ON a.id = k.account_id

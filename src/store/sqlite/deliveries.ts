@@ -113,10 +113,10 @@ export function listDeliveries(
   // Fixed fragments only; values are bound.
   const where: string[] = [];
   const params: unknown[] = [];
-  if (opts.accountId !== undefined) (where.push("account_id = ?"), params.push(opts.accountId));
-  if (opts.taskId !== undefined) (where.push("task_id = ?"), params.push(opts.taskId));
-  if (opts.state !== undefined) (where.push("state = ?"), params.push(opts.state));
-  if (opts.since !== undefined) (where.push("created_at >= ?"), params.push(opts.since));
+  if (opts.accountId !== undefined) where.push("account_id = ?"), params.push(opts.accountId);
+  if (opts.taskId !== undefined) where.push("task_id = ?"), params.push(opts.taskId);
+  if (opts.state !== undefined) where.push("state = ?"), params.push(opts.state);
+  if (opts.since !== undefined) where.push("created_at >= ?"), params.push(opts.since);
   const sql =
     "SELECT * FROM deliveries" +
     (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
@@ -126,10 +126,7 @@ export function listDeliveries(
 
 export function listDeliveryAttempts(db: SqliteDb, deliveryId: string): DeliveryAttempt[] {
   return db
-    .all<DeliveryAttemptRow>(
-      "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempted_at, seq",
-      deliveryId,
-    )
+    .all<DeliveryAttemptRow>("SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempted_at, seq", deliveryId)
     .map(toDeliveryAttempt);
 }
 

@@ -41,11 +41,7 @@ export function getFileByUrlPath(db: SqliteDb, urlPath: string): FileRecord | nu
 
 export function listExpiredFiles(db: SqliteDb, now: number, limit: number): FileRecord[] {
   return db
-    .all<FileRow>(
-      "SELECT * FROM files WHERE deleted_at IS NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
-      now,
-      limit,
-    )
+    .all<FileRow>("SELECT * FROM files WHERE deleted_at IS NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?", now, limit)
     .map(toFile);
 }
 
@@ -57,8 +53,8 @@ export function markFileDeleted(db: SqliteDb, id: string, now: number): void {
 export function listFiles(db: SqliteDb, opts: { accountId?: string; kind?: FileKind; limit?: number }): FileRecord[] {
   const where = ["deleted_at IS NULL"];
   const params: unknown[] = [];
-  if (opts.accountId !== undefined) (where.push("account_id = ?"), params.push(opts.accountId));
-  if (opts.kind !== undefined) (where.push("kind = ?"), params.push(opts.kind));
+  if (opts.accountId !== undefined) where.push("account_id = ?"), params.push(opts.accountId);
+  if (opts.kind !== undefined) where.push("kind = ?"), params.push(opts.kind);
   return db
     .all<FileRow>(
       `SELECT * FROM files WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT ?`,

@@ -178,7 +178,13 @@ export class SqliteStore implements Store {
   async purgeIdempotencyKeys(now: number): Promise<number> {
     return tasks.purgeIdempotencyKeys(this.db, now);
   }
-  async usageFreedAt(opts: { keyId: string; window: "hourly" | "daily"; cap: number; price: number; now: number }): Promise<number | null> {
+  async usageFreedAt(opts: {
+    keyId: string;
+    window: "hourly" | "daily";
+    cap: number;
+    price: number;
+    now: number;
+  }): Promise<number | null> {
     return tasks.usageFreedAt(this.db, opts);
   }
 

@@ -142,9 +142,7 @@ export function releaseForRetry(db: SqliteDb, taskId: string, workerId: string, 
 // ---------------------------------------------------------------------------------------------
 // settlement
 
-type Outcome =
-  | { state: "success"; resultUrls: string[] }
-  | { state: "fail"; failCode: string; failMsg: string };
+type Outcome = { state: "success"; resultUrls: string[] } | { state: "fail"; failCode: string; failMsg: string };
 
 /**
  * Moves an open task to its terminal state, captures or releases its hold, and stores the
@@ -208,7 +206,7 @@ export function completeTask(
 ): TaskRecord | null {
   return db.immediate(() => {
     const row = getTaskRow(db, cmd.taskId);
-    if (!row || row.state !== "generating" || row.lease_owner !== cmd.workerId) return null;
+    if (row?.state !== "generating" || row.lease_owner !== cmd.workerId) return null;
     return settle(db, row, { state: "success", resultUrls: cmd.resultUrls }, cmd.now, onSettled);
   });
 }

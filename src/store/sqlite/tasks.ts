@@ -109,9 +109,7 @@ function claimIdempotencyKey(
     );
     return null;
   }
-  return existing.body_hash === idem.bodyHash
-    ? { kind: "replayed", taskId: existing.task_id }
-    : { kind: "idempotency_conflict" };
+  return existing.body_hash === idem.bodyHash ? { kind: "replayed", taskId: existing.task_id } : { kind: "idempotency_conflict" };
 }
 
 /** The first window (hourly, daily, total) whose cap the new price would exceed, or null. */
@@ -163,10 +161,7 @@ export function usageFreedAt(
 export function keyUsage(db: SqliteDb, keyId: string, since: number | null): number {
   const row =
     since === null
-      ? db.get<{ used: number | null }>(
-          "SELECT SUM(price) AS used FROM tasks WHERE key_id = ? AND state <> 'fail'",
-          keyId,
-        )
+      ? db.get<{ used: number | null }>("SELECT SUM(price) AS used FROM tasks WHERE key_id = ? AND state <> 'fail'", keyId)
       : db.get<{ used: number | null }>(
           "SELECT SUM(price) AS used FROM tasks WHERE key_id = ? AND create_time > ? AND state <> 'fail'",
           keyId,
