@@ -114,6 +114,14 @@ export interface Account {
   maxRunning: number | null;
   createdAt: number;
   disabled: boolean;
+  /** this account's own callback destination rules, on top of the operator's (docs/webhooks.md); null = none. */
+  callbackPolicy: CallbackPolicy | null;
+}
+
+/** Callback destination rules: exact hosts, `*.suffix` patterns and CIDRs. */
+export interface CallbackPolicy {
+  allow: string[];
+  deny: string[];
 }
 
 /** Per-key limits; null fields fall back to the configured defaults. 0 means unlimited for rates. */
@@ -159,7 +167,8 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
-export type DeliveryState = "pending" | "delivered" | "failed" | "stopped";
+/** `skipped`: recorded but never sent, because the callback policy denies its destination. */
+export type DeliveryState = "pending" | "delivered" | "failed" | "stopped" | "skipped";
 
 /** A durable callback (outbox row). The body never changes between attempts. */
 export interface Delivery {
@@ -189,6 +198,23 @@ export interface NewDelivery {
   payload: string;
   webhookId: string;
   createdAt: number;
+  /** set when the callback must not be sent (policy): stored as `skipped` with this reason, never attempted. */
+  skipReason?: string;
+}
+
+/** The record of a delivery just stored: pending and due at once, or skipped with its reason. */
+export function newDelivery(d: NewDelivery): Delivery {
+  const { skipReason, ...rest } = d;
+  const skipped = skipReason !== undefined;
+  return {
+    ...rest,
+    state: skipped ? "skipped" : "pending",
+    attemptCount: 0,
+    nextAttemptAt: skipped ? null : d.createdAt,
+    updatedAt: d.createdAt,
+    lastStatus: null,
+    lastError: skipped ? skipReason : null,
+  };
 }
 
 export interface DeliveryAttempt {

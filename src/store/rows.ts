@@ -1,5 +1,6 @@
 import type {
   Account,
+  CallbackPolicy,
   ApiKey,
   Delivery,
   DeliveryAttempt,
@@ -39,6 +40,36 @@ export interface AccountRow {
   created_at: number;
   last_claim_at: number;
   webhook_hmac_key: string | null;
+  callback_policy: Json | null;
+}
+
+/** An account's columns joined onto another row (the API-key lookup), prefixed `a_`. */
+export interface AccountColumns {
+  account_id: string;
+  a_name: string;
+  a_token: string;
+  a_unmetered: Bool;
+  a_max_running: number | null;
+  a_disabled: Bool;
+  a_created_at: number;
+  a_callback_policy: Json | null;
+}
+
+/** The AccountRow inside a row that carries AccountColumns (columns toAccount does not read are zeroed). */
+export function accountOf(r: AccountColumns): AccountRow {
+  return {
+    id: r.account_id,
+    name: r.a_name,
+    token: r.a_token,
+    unmetered: r.a_unmetered,
+    max_running: r.a_max_running,
+    disabled: r.a_disabled,
+    balance: 0,
+    created_at: r.a_created_at,
+    last_claim_at: 0,
+    webhook_hmac_key: null,
+    callback_policy: r.a_callback_policy,
+  };
 }
 
 export interface ApiKeyRow {
@@ -141,6 +172,7 @@ export function rowMappers(c: ColumnCodec) {
     maxRunning: r.max_running,
     createdAt: r.created_at,
     disabled: c.bool(r.disabled),
+    callbackPolicy: r.callback_policy === null ? null : c.json<CallbackPolicy>(r.callback_policy),
   });
 
   const toApiKey = (r: ApiKeyRow): ApiKey => ({

@@ -1,5 +1,6 @@
 import type {
   Account,
+  CallbackPolicy,
   ApiKey,
   Delivery,
   DeliveryAttempt,
@@ -12,6 +13,7 @@ import type {
   NewTask,
   Switches,
   TaskRecord,
+  TaskState,
 } from "../domain/types.js";
 
 /**
@@ -23,6 +25,13 @@ import type {
 export interface Store extends AccountStore, TaskStore, DeliveryStore, FileRecordStore, SwitchStore {
   /** Applies pending numbered migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;
+  /**
+   * Asks the database a question (throws when it does not answer) and reports how many of the
+   * migrations this build knows are applied; readiness wants them equal.
+   */
+  checkHealth(): Promise<{ migrationsApplied: number; migrationsKnown: number }>;
+  /** SQLite only: an online, consistent copy of the database into `file` (SQLite's backup API). */
+  backup?(file: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,6 +51,7 @@ export interface AccountPatch {
   unmetered?: boolean;
   maxRunning?: number | null;
   disabled?: boolean;
+  callbackPolicy?: CallbackPolicy | null;
 }
 
 export interface ApiKeyWithAccount {
@@ -143,9 +153,9 @@ export interface TaskStore {
 
   /**
    * waiting → queuing for as many tasks per account as its running share allows
-   * (cap - generating - queuing), oldest first. Returns how many moved.
+   * (cap - generating - queuing), oldest first. Returns the ids of the tasks it moved.
    */
-  promoteWaitingTasks(opts: { now: number; maxRunningPerAccount: number }): Promise<number>;
+  promoteWaitingTasks(opts: { now: number; maxRunningPerAccount: number }): Promise<string[]>;
   /**
    * Claims one runnable task and moves it to `generating` under a lease held by `workerId`.
    * Runnable: `queuing` with runAfter ≤ now, or `generating` whose lease expired or was released
@@ -190,6 +200,19 @@ export interface TaskStore {
     | { kind: "already_terminal"; task: TaskRecord }
     | { kind: "not_found" }
   >;
+  /** One account's tasks, newest first (createTime, then id, descending), with the total that match. */
+  listTasks(opts: {
+    accountId: string;
+    state?: TaskState;
+    model?: string;
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; tasks: TaskRecord[] }>;
+  /**
+   * How many open tasks not yet generating (waiting or queuing, any account) were created before
+   * this one: its place in the line. null when the task is not waiting or queuing.
+   */
+  queuePosition(taskId: string): Promise<number | null>;
   /** Non-terminal tasks whose deadline ≤ now, oldest first. */
   listOverdueTasks(now: number, limit: number): Promise<TaskRecord[]>;
   /** Counts by state, for metrics and tests. */
@@ -233,7 +256,10 @@ export interface DeliveryStore {
    * Records one attempt and moves the delivery: `delivered`, `stopped` (410), `failed` (schedule
    * exhausted) or back to `pending` with attempt.nextAttemptAt. Releases the lease.
    */
-  recordDeliveryAttempt(attempt: DeliveryAttempt, outcome: Exclude<DeliveryState, "pending"> | "retry"): Promise<void>;
+  recordDeliveryAttempt(
+    attempt: DeliveryAttempt,
+    outcome: Exclude<DeliveryState, "pending" | "skipped"> | "retry",
+  ): Promise<void>;
   getDelivery(id: string): Promise<Delivery | null>;
   listDeliveries(opts: {
     accountId?: string;

@@ -10,12 +10,16 @@ export function queueContract(ctx: ContractContext): void {
       const s = ctx.store();
       const owner = await newOwner(s, { credits: 1000, maxRunning: 2 });
       const ts = await createMany(s, owner, 5);
-      assert.equal(await s.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 10 }), 2);
+      assert.equal((await s.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 10 })).length, 2);
       assert.equal((await s.getTask(ts[0].id))?.state, "queuing");
       assert.equal((await s.getTask(ts[1].id))?.state, "queuing");
       assert.equal((await s.getTask(ts[2].id))?.state, "waiting");
       assert.equal((await s.getTask(ts[0].id))?.updateTime, T0 + 100, "updateTime moves with the state");
-      assert.equal(await s.promoteWaitingTasks({ now: T0 + 200, maxRunningPerAccount: 10 }), 0, "queuing counts against the cap");
+      assert.equal(
+        (await s.promoteWaitingTasks({ now: T0 + 200, maxRunningPerAccount: 10 })).length,
+        0,
+        "queuing counts against the cap",
+      );
     });
 
     test("an account without its own cap uses maxRunningPerAccount; accounts are independent", async () => {
@@ -24,7 +28,7 @@ export function queueContract(ctx: ContractContext): void {
       const b = await newOwner(s, { credits: 1000, maxRunning: 1 });
       await createMany(s, a, 5);
       await createMany(s, b, 5);
-      assert.equal(await s.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 3 }), 4);
+      assert.equal((await s.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 3 })).length, 4);
       assert.equal((await s.countTasks({ accountId: a.account.id })).queuing, 3);
       assert.equal((await s.countTasks({ accountId: b.account.id })).queuing, 1);
     });
@@ -36,9 +40,9 @@ export function queueContract(ctx: ContractContext): void {
       const now = T0 + 100;
       await promoteAndClaim(s, "w1", now, 2);
       const t2 = await promoteAndClaim(s, "w2", now, 2);
-      assert.equal(await s.promoteWaitingTasks({ now, maxRunningPerAccount: 2 }), 0);
+      assert.equal((await s.promoteWaitingTasks({ now, maxRunningPerAccount: 2 })).length, 0);
       assert.ok(await s.releaseForRetry(t2.id, "w2", now + 10_000, now));
-      assert.equal(await s.promoteWaitingTasks({ now, maxRunningPerAccount: 2 }), 0, "a pending retry keeps its slot");
+      assert.equal((await s.promoteWaitingTasks({ now, maxRunningPerAccount: 2 })).length, 0, "a pending retry keeps its slot");
     });
 
     test("a finished task frees its slot for the next waiting one", async () => {
@@ -48,7 +52,7 @@ export function queueContract(ctx: ContractContext): void {
       const t = await promoteAndClaim(s, "w1", T0 + 100);
       assert.equal(t.id, ts[0].id);
       assert.ok(await s.completeTask({ taskId: t.id, workerId: "w1", now: T0 + 200, resultUrls: ["u"] }));
-      assert.equal(await s.promoteWaitingTasks({ now: T0 + 300, maxRunningPerAccount: 4 }), 1);
+      assert.equal((await s.promoteWaitingTasks({ now: T0 + 300, maxRunningPerAccount: 4 })).length, 1);
       assert.equal((await s.getTask(ts[1].id))?.state, "queuing");
     });
   });

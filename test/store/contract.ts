@@ -6,6 +6,7 @@ import { deliveryContract } from "./contract-deliveries.js";
 import { fileAndSwitchContract } from "./contract-files.js";
 import { queueContract } from "./contract-queue.js";
 import { settlementContract } from "./contract-settlement.js";
+import { viewsContract } from "./contract-views.js";
 
 /**
  * The Store contract: every backend must pass all of it. It is the executable spec of
@@ -54,5 +55,6 @@ export function runStoreContract(backendName: string, makeStore: MakeStore): voi
     settlementContract(ctx);
     deliveryContract(ctx);
     fileAndSwitchContract(ctx);
+    viewsContract(ctx);
   });
 }

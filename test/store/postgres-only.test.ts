@@ -155,7 +155,7 @@ describe("PostgreSQL concurrency across pools (one pool per simulated process)",
     const owners = [];
     for (let i = 0; i < 3; i++) owners.push(await newOwner(p1, { credits: 10_000, maxRunning: 100 }));
     for (const o of owners) await createMany(p1, o, 20);
-    assert.equal(await p2.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 100 }), 60);
+    assert.equal((await p2.promoteWaitingTasks({ now: T0 + 100, maxRunningPerAccount: 100 })).length, 60);
     // 20 workers per pool, each claiming until it gets nothing: far more claimers than accounts.
     const worker = async (store: PostgresStore, id: string): Promise<TaskRecord[]> => {
       const mine: TaskRecord[] = [];

@@ -2,7 +2,16 @@ import type { Account, ApiKey, KeyLimits, LedgerEntry, LedgerKind } from "../../
 import { newId, randomString } from "../../ids.js";
 import type { AccountPatch, ApiKeyWithAccount, NewAccount, WebhookSecrets } from "../store.js";
 import type { PgDb, Sql } from "./db.js";
-import { toAccount, toApiKey, toLedgerEntry, type AccountRow, type ApiKeyRow, type LedgerRow } from "./rows.js";
+import {
+  accountOf,
+  type AccountColumns,
+  toAccount,
+  toApiKey,
+  toLedgerEntry,
+  type AccountRow,
+  type ApiKeyRow,
+  type LedgerRow,
+} from "./rows.js";
 
 // Accounts, API keys, the credit ledger and webhook secrets.
 
@@ -54,6 +63,8 @@ export async function updateAccount(sql: Sql, id: string, patch: AccountPatch): 
   if (patch.unmetered !== undefined) set("unmetered", patch.unmetered);
   if (patch.maxRunning !== undefined) set("max_running", patch.maxRunning);
   if (patch.disabled !== undefined) set("disabled", patch.disabled);
+  if (patch.callbackPolicy !== undefined)
+    set("callback_policy", patch.callbackPolicy === null ? null : JSON.stringify(patch.callbackPolicy));
   if (!sets.length) return getAccount(sql, id);
   params.push(id);
   const row = await sql.one<AccountRow>(
@@ -81,35 +92,15 @@ export async function createApiKey(
 
 export async function findApiKeyByHash(sql: Sql, hash: string): Promise<ApiKeyWithAccount | null> {
   // One round trip: every authenticated request comes through here.
-  const row = await sql.one<
-    ApiKeyRow & {
-      a_name: string;
-      a_token: string;
-      a_unmetered: boolean;
-      a_max_running: number | null;
-      a_disabled: boolean;
-      a_created_at: number;
-    }
-  >(
+  const row = await sql.one<ApiKeyRow & AccountColumns>(
     `SELECT k.*, a.name AS a_name, a.token AS a_token, a.unmetered AS a_unmetered, a.max_running AS a_max_running,
-            a.disabled AS a_disabled, a.created_at AS a_created_at
+            a.disabled AS a_disabled, a.created_at AS a_created_at, a.callback_policy AS a_callback_policy
      FROM api_keys k JOIN accounts a ON a.id = k.account_id
      WHERE k.hash = $1 AND k.revoked_at IS NULL`,
     [hash],
   );
   if (!row) return null;
-  return {
-    key: toApiKey(row),
-    account: {
-      id: row.account_id,
-      name: row.a_name,
-      token: row.a_token,
-      unmetered: row.a_unmetered,
-      maxRunning: row.a_max_running,
-      createdAt: row.a_created_at,
-      disabled: row.a_disabled,
-    },
-  };
+  return { key: toApiKey(row), account: toAccount(accountOf(row)) };
 }
 
 export async function getApiKey(sql: Sql, id: string): Promise<ApiKey | null> {

@@ -1,26 +1,33 @@
-import type { Delivery, DeliveryAttempt, DeliveryState, NewDelivery } from "../../domain/types.js";
+import { type Delivery, type DeliveryAttempt, type DeliveryState, type NewDelivery, newDelivery } from "../../domain/types.js";
 import type { PgDb, Sql } from "./db.js";
 import { toDelivery, toDeliveryAttempt, type DeliveryAttemptRow, type DeliveryRow } from "./rows.js";
 
 // Callback deliveries (the outbox) and their attempts.
 
-/** Inserts a pending delivery due at once. Runs inside the caller's transaction when given one. */
+/**
+ * Inserts a delivery: pending and due at once, or `skipped` (never sent) when it carries a
+ * skipReason. Runs inside the caller's transaction when given one.
+ */
 export async function insertDelivery(sql: Sql, d: NewDelivery): Promise<Delivery> {
+  const delivery = newDelivery(d);
   await sql.run(
     `INSERT INTO deliveries (id, task_id, account_id, url, payload, webhook_id, state, attempt_count, next_attempt_at,
-                             created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)`,
-    [d.id, d.taskId, d.accountId, d.url, d.payload, d.webhookId, d.createdAt],
+                             created_at, updated_at, last_error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $9, $10)`,
+    [
+      d.id,
+      d.taskId,
+      d.accountId,
+      d.url,
+      d.payload,
+      d.webhookId,
+      delivery.state,
+      delivery.nextAttemptAt,
+      d.createdAt,
+      delivery.lastError,
+    ],
   );
-  return {
-    ...d,
-    state: "pending",
-    attemptCount: 0,
-    nextAttemptAt: d.createdAt,
-    updatedAt: d.createdAt,
-    lastStatus: null,
-    lastError: null,
-  };
+  return delivery;
 }
 
 const dueOrder = (a: DeliveryRow, b: DeliveryRow): number =>

@@ -12,7 +12,8 @@ import type {
   Switches,
   TaskRecord,
 } from "../../domain/types.js";
-import { migratePostgres } from "../migrate-postgres.js";
+import { migratePostgres, postgresSchemaVersion } from "../migrate-postgres.js";
+import { POSTGRES_MIGRATIONS } from "../migrations/postgres/index.js";
 import type {
   AccountPatch,
   ApiKeyWithAccount,
@@ -50,6 +51,10 @@ export class PostgresStore implements Store {
 
   async migrate(): Promise<void> {
     await migratePostgres(this.db.pool, { schema: this.db.schema });
+  }
+
+  async checkHealth(): Promise<{ migrationsApplied: number; migrationsKnown: number }> {
+    return { migrationsApplied: await postgresSchemaVersion(this.db.pool), migrationsKnown: POSTGRES_MIGRATIONS.length };
   }
 
   async close(): Promise<void> {
@@ -127,7 +132,7 @@ export class PostgresStore implements Store {
   getTask(id: string, accountId?: string): Promise<TaskRecord | null> {
     return tasks.getTask(this.sql, id, accountId);
   }
-  promoteWaitingTasks(opts: { now: number; maxRunningPerAccount: number }): Promise<number> {
+  promoteWaitingTasks(opts: { now: number; maxRunningPerAccount: number }): Promise<string[]> {
     return queue.promoteWaitingTasks(this.db, opts);
   }
   claimTask(opts: ClaimOptions): Promise<TaskRecord | null> {
@@ -157,6 +162,12 @@ export class PostgresStore implements Store {
   }
   requestCancel(taskId: string, accountId: string, now: number, onSettled?: SettlementHook): ReturnType<Store["requestCancel"]> {
     return queue.requestCancel(this.db, taskId, accountId, now, onSettled);
+  }
+  listTasks(opts: Parameters<Store["listTasks"]>[0]): ReturnType<Store["listTasks"]> {
+    return tasks.listTasks(this.sql, opts);
+  }
+  queuePosition(taskId: string): Promise<number | null> {
+    return tasks.queuePosition(this.sql, taskId);
   }
   listOverdueTasks(now: number, limit: number): Promise<TaskRecord[]> {
     return tasks.listOverdueTasks(this.sql, now, limit);

@@ -34,18 +34,18 @@ const RUNNABLE = (now: string) => `((t.state = 'queuing' AND t.run_after <= ${no
  * One short transaction per account with waiting tasks, so a promotion never holds several
  * accounts (and their claims) at once.
  */
-export async function promoteWaitingTasks(db: PgDb, opts: { now: number; maxRunningPerAccount: number }): Promise<number> {
+export async function promoteWaitingTasks(db: PgDb, opts: { now: number; maxRunningPerAccount: number }): Promise<string[]> {
   const candidates = await db.sql.rows<{ account_id: string }>(
     "SELECT DISTINCT account_id FROM tasks WHERE state = 'waiting' ORDER BY account_id",
   );
-  let moved = 0;
+  const moved: string[] = [];
   for (const { account_id: accountId } of candidates) {
-    moved += await db.tx(async (sql) => {
+    const ids = await db.tx(async (sql): Promise<string[]> => {
       const a = await sql.one<{ cap: number }>(
         "SELECT COALESCE(max_running, $2) AS cap FROM accounts WHERE id = $1 FOR NO KEY UPDATE",
         [accountId, opts.maxRunningPerAccount],
       );
-      if (!a) return 0;
+      if (!a) return [];
       // Counted after the lock: every claim and settlement of this account has committed or waits.
       const busy = (await sql.one<{ n: number }>(
         `SELECT COUNT(*) AS n FROM tasks g WHERE g.account_id = $1
@@ -53,13 +53,18 @@ export async function promoteWaitingTasks(db: PgDb, opts: { now: number; maxRunn
         [accountId, opts.now],
       ))!.n;
       const room = a.cap - busy;
-      if (room <= 0) return 0;
-      return sql.run(
-        `UPDATE tasks SET state = 'queuing', update_time = $1
-         WHERE id IN (SELECT id FROM tasks WHERE account_id = $2 AND state = 'waiting' ORDER BY create_time, id LIMIT $3)`,
+      if (room <= 0) return [];
+      const rows = await sql.rows<{ id: string }>(
+        `WITH moved AS (
+           UPDATE tasks SET state = 'queuing', update_time = $1
+           WHERE id IN (SELECT id FROM tasks WHERE account_id = $2 AND state = 'waiting' ORDER BY create_time, id LIMIT $3)
+           RETURNING id, create_time)
+         SELECT id FROM moved ORDER BY create_time, id`,
         [opts.now, accountId, room],
       );
+      return rows.map((r) => r.id);
     });
+    moved.push(...ids);
   }
   return moved;
 }

@@ -175,6 +175,34 @@ export async function getTask(sql: Sql, id: string, accountId?: string): Promise
   return toTask(row);
 }
 
+export async function listTasks(
+  sql: Sql,
+  opts: { accountId: string; state?: TaskState; model?: string; offset: number; limit: number },
+): Promise<{ total: number; tasks: TaskRecord[] }> {
+  // Fixed fragments only; values are bound.
+  const params: unknown[] = [opts.accountId];
+  const where = ["account_id = $1"];
+  if (opts.state !== undefined) params.push(opts.state), where.push(`state = $${params.length}`);
+  if (opts.model !== undefined) params.push(opts.model), where.push(`model = $${params.length}`);
+  const filter = where.join(" AND ");
+  const total = (await sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM tasks WHERE ${filter}`, params))!.n;
+  const rows = await sql.rows<TaskRow>(
+    `SELECT * FROM tasks WHERE ${filter} ORDER BY create_time DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, opts.limit, opts.offset],
+  );
+  return { total, tasks: rows.map(toTask) };
+}
+
+export async function queuePosition(sql: Sql, taskId: string): Promise<number | null> {
+  const row = await getTaskRow(sql, taskId);
+  if (!row || (row.state !== "waiting" && row.state !== "queuing")) return null;
+  return (await sql.one<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM tasks
+     WHERE state IN ('waiting', 'queuing') AND (create_time < $1 OR (create_time = $1 AND id < $2))`,
+    [row.create_time, row.id],
+  ))!.n;
+}
+
 export async function listOverdueTasks(sql: Sql, now: number, limit: number): Promise<TaskRecord[]> {
   const rows = await sql.rows<TaskRow>(
     `SELECT * FROM tasks WHERE state IN ('waiting', 'queuing', 'generating') AND deadline <= $1

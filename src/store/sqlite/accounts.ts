@@ -2,7 +2,16 @@ import type { Account, ApiKey, KeyLimits, LedgerEntry, LedgerKind } from "../../
 import { newId, randomString } from "../../ids.js";
 import type { AccountPatch, ApiKeyWithAccount, NewAccount, WebhookSecrets } from "../store.js";
 import { bool, type SqliteDb } from "./db.js";
-import { toAccount, toApiKey, toLedgerEntry, type AccountRow, type ApiKeyRow, type LedgerRow } from "./rows.js";
+import {
+  accountOf,
+  type AccountColumns,
+  toAccount,
+  toApiKey,
+  toLedgerEntry,
+  type AccountRow,
+  type ApiKeyRow,
+  type LedgerRow,
+} from "./rows.js";
 
 // Accounts, API keys, the credit ledger and webhook secrets.
 
@@ -54,6 +63,10 @@ export function updateAccount(db: SqliteDb, id: string, patch: AccountPatch): Ac
   if (patch.unmetered !== undefined) sets.push("unmetered = ?"), params.push(bool(patch.unmetered));
   if (patch.maxRunning !== undefined) sets.push("max_running = ?"), params.push(patch.maxRunning);
   if (patch.disabled !== undefined) sets.push("disabled = ?"), params.push(bool(patch.disabled));
+  if (patch.callbackPolicy !== undefined) {
+    sets.push("callback_policy = ?");
+    params.push(patch.callbackPolicy === null ? null : JSON.stringify(patch.callbackPolicy));
+  }
   if (sets.length) db.run(`UPDATE accounts SET ${sets.join(", ")} WHERE id = ?`, ...params, id);
   return getAccount(db, id);
 }
@@ -83,35 +96,15 @@ export function createApiKey(
 
 export function findApiKeyByHash(db: SqliteDb, hash: string): ApiKeyWithAccount | null {
   // One round trip: every authenticated request comes through here.
-  const row = db.get<
-    ApiKeyRow & {
-      a_name: string;
-      a_token: string;
-      a_unmetered: number;
-      a_max_running: number | null;
-      a_disabled: number;
-      a_created_at: number;
-    }
-  >(
+  const row = db.get<ApiKeyRow & AccountColumns>(
     `SELECT k.*, a.name AS a_name, a.token AS a_token, a.unmetered AS a_unmetered, a.max_running AS a_max_running,
-            a.disabled AS a_disabled, a.created_at AS a_created_at
+            a.disabled AS a_disabled, a.created_at AS a_created_at, a.callback_policy AS a_callback_policy
      FROM api_keys k JOIN accounts a ON a.id = k.account_id
      WHERE k.hash = ? AND k.revoked_at IS NULL`,
     hash,
   );
   if (!row) return null;
-  return {
-    key: toApiKey(row),
-    account: {
-      id: row.account_id,
-      name: row.a_name,
-      token: row.a_token,
-      unmetered: row.a_unmetered === 1,
-      maxRunning: row.a_max_running,
-      createdAt: row.a_created_at,
-      disabled: row.a_disabled === 1,
-    },
-  };
+  return { key: toApiKey(row), account: toAccount(accountOf(row)) };
 }
 
 export function getApiKey(db: SqliteDb, id: string): ApiKey | null {

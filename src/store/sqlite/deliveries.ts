@@ -1,34 +1,32 @@
-import type { Delivery, DeliveryAttempt, DeliveryState, NewDelivery } from "../../domain/types.js";
+import { type Delivery, type DeliveryAttempt, type DeliveryState, type NewDelivery, newDelivery } from "../../domain/types.js";
 import type { SqliteDb } from "./db.js";
 import { toDelivery, toDeliveryAttempt, type DeliveryAttemptRow, type DeliveryRow } from "./rows.js";
 
 // Callback deliveries (the outbox) and their attempts.
 
-/** Inserts a pending delivery due at once. Runs inside the caller's transaction when there is one. */
+/**
+ * Inserts a delivery: pending and due at once, or `skipped` (never sent) when it carries a
+ * skipReason. Runs inside the caller's transaction when there is one.
+ */
 export function insertDelivery(db: SqliteDb, d: NewDelivery): Delivery {
+  const delivery = newDelivery(d);
   db.run(
     `INSERT INTO deliveries (id, task_id, account_id, url, payload, webhook_id, state, attempt_count, next_attempt_at,
-                             created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+                             created_at, updated_at, last_error)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
     d.id,
     d.taskId,
     d.accountId,
     d.url,
     d.payload,
     d.webhookId,
+    delivery.state,
+    delivery.nextAttemptAt,
     d.createdAt,
     d.createdAt,
-    d.createdAt,
+    delivery.lastError,
   );
-  return {
-    ...d,
-    state: "pending",
-    attemptCount: 0,
-    nextAttemptAt: d.createdAt,
-    updatedAt: d.createdAt,
-    lastStatus: null,
-    lastError: null,
-  };
+  return delivery;
 }
 
 export function claimDueDeliveries(

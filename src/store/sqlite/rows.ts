@@ -1,5 +1,7 @@
 import { rowMappers } from "../rows.js";
 
+export { accountOf, type AccountColumns } from "../rows.js";
+
 export type { AccountRow, ApiKeyRow, LedgerRow, TaskRow, DeliveryRow, DeliveryAttemptRow, FileRow } from "../rows.js";
 
 // SQLite hands booleans back as 0/1 and keeps JSON as text.

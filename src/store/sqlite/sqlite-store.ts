@@ -12,7 +12,8 @@ import type {
   Switches,
   TaskRecord,
 } from "../../domain/types.js";
-import { migrateSqlite } from "../migrate-sqlite.js";
+import { migrateSqlite, schemaVersion } from "../migrate-sqlite.js";
+import { SQLITE_MIGRATIONS } from "../migrations/sqlite/index.js";
 import type {
   AccountPatch,
   ApiKeyWithAccount,
@@ -60,6 +61,15 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     migrateSqlite(this.db.db);
+  }
+
+  async checkHealth(): Promise<{ migrationsApplied: number; migrationsKnown: number }> {
+    return { migrationsApplied: schemaVersion(this.db.db), migrationsKnown: SQLITE_MIGRATIONS.length };
+  }
+
+  /** better-sqlite3's online backup: pages are copied in steps, so writers are never blocked for long. */
+  async backup(file: string): Promise<void> {
+    await this.db.db.backup(file);
   }
 
   async close(): Promise<void> {
@@ -133,7 +143,7 @@ export class SqliteStore implements Store {
   async getTask(id: string, accountId?: string): Promise<TaskRecord | null> {
     return tasks.getTask(this.db, id, accountId);
   }
-  async promoteWaitingTasks(opts: { now: number; maxRunningPerAccount: number }): Promise<number> {
+  async promoteWaitingTasks(opts: { now: number; maxRunningPerAccount: number }): Promise<string[]> {
     return queue.promoteWaitingTasks(this.db, opts);
   }
   async claimTask(opts: ClaimOptions): Promise<TaskRecord | null> {
@@ -168,6 +178,12 @@ export class SqliteStore implements Store {
     onSettled?: SettlementHook,
   ): ReturnType<Store["requestCancel"]> {
     return queue.requestCancel(this.db, taskId, accountId, now, onSettled);
+  }
+  async listTasks(opts: Parameters<Store["listTasks"]>[0]): ReturnType<Store["listTasks"]> {
+    return tasks.listTasks(this.db, opts);
+  }
+  async queuePosition(taskId: string): Promise<number | null> {
+    return tasks.queuePosition(this.db, taskId);
   }
   async listOverdueTasks(now: number, limit: number): Promise<TaskRecord[]> {
     return tasks.listOverdueTasks(this.db, now, limit);

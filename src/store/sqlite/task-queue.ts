@@ -16,7 +16,7 @@ import { getTaskRow } from "./tasks.js";
 /** Non-terminal states, as SQL. */
 const OPEN = "('waiting', 'queuing', 'generating')";
 
-export function promoteWaitingTasks(db: SqliteDb, opts: { now: number; maxRunningPerAccount: number }): number {
+export function promoteWaitingTasks(db: SqliteDb, opts: { now: number; maxRunningPerAccount: number }): string[] {
   return db.immediate(() => {
     const accounts = db.all<{ id: string; cap: number; queuing: number; generating: number }>(
       `SELECT a.id AS id,
@@ -29,17 +29,21 @@ export function promoteWaitingTasks(db: SqliteDb, opts: { now: number; maxRunnin
       opts.maxRunningPerAccount,
       opts.now,
     );
-    let moved = 0;
+    const moved: string[] = [];
     for (const a of accounts) {
       const room = a.cap - a.generating - a.queuing;
       if (room <= 0) continue;
-      moved += db.run(
+      const rows = db.all<{ id: string; create_time: number }>(
         `UPDATE tasks SET state = 'queuing', update_time = ?
-         WHERE id IN (SELECT id FROM tasks WHERE account_id = ? AND state = 'waiting' ORDER BY create_time, id LIMIT ?)`,
+         WHERE id IN (SELECT id FROM tasks WHERE account_id = ? AND state = 'waiting' ORDER BY create_time, id LIMIT ?)
+         RETURNING id, create_time`,
         opts.now,
         a.id,
         room,
       );
+      // RETURNING has no order of its own.
+      rows.sort((x, y) => x.create_time - y.create_time || (x.id < y.id ? -1 : 1));
+      for (const r of rows) moved.push(r.id);
     }
     return moved;
   });

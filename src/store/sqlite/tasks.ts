@@ -180,6 +180,38 @@ export function getTask(db: SqliteDb, id: string, accountId?: string): TaskRecor
   return toTask(row);
 }
 
+export function listTasks(
+  db: SqliteDb,
+  opts: { accountId: string; state?: TaskState; model?: string; offset: number; limit: number },
+): { total: number; tasks: TaskRecord[] } {
+  // Fixed fragments only; values are bound.
+  const where = ["account_id = ?"];
+  const params: unknown[] = [opts.accountId];
+  if (opts.state !== undefined) where.push("state = ?"), params.push(opts.state);
+  if (opts.model !== undefined) where.push("model = ?"), params.push(opts.model);
+  const filter = where.join(" AND ");
+  const total = db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM tasks WHERE ${filter}`, ...params)!.n;
+  const rows = db.all<TaskRow>(
+    `SELECT * FROM tasks WHERE ${filter} ORDER BY create_time DESC, id DESC LIMIT ? OFFSET ?`,
+    ...params,
+    opts.limit,
+    opts.offset,
+  );
+  return { total, tasks: rows.map(toTask) };
+}
+
+export function queuePosition(db: SqliteDb, taskId: string): number | null {
+  const row = getTaskRow(db, taskId);
+  if (!row || (row.state !== "waiting" && row.state !== "queuing")) return null;
+  return db.get<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM tasks
+     WHERE state IN ('waiting', 'queuing') AND (create_time < ? OR (create_time = ? AND id < ?))`,
+    row.create_time,
+    row.create_time,
+    row.id,
+  )!.n;
+}
+
 export function listOverdueTasks(db: SqliteDb, now: number, limit: number): TaskRecord[] {
   return db
     .all<TaskRow>(
