@@ -1,4 +1,7 @@
 import path from "node:path";
+import { modelSpec } from "./domain/models.js";
+import { DEFAULT_PRICES, mergePrices, priceTableProblems, type PriceTable } from "./domain/prices.js";
+import { hostPatternProblems } from "./webhooks/callback-policy.js";
 
 /**
  * peel's configuration: the only reader of process.env. `loadConfig(env)` checks every variable,
@@ -9,10 +12,7 @@ import path from "node:path";
 export type EngineKind = "sandbox" | "gemini" | "vertex";
 export type Role = "all" | "api" | "worker";
 
-export interface PriceTable {
-  /** model → resolution (or "*" for single-size models) → credits */
-  [model: string]: Record<string, number>;
-}
+export type { PriceTable };
 
 export interface Config {
   port: number;
@@ -102,6 +102,9 @@ export interface Config {
     timeoutMs: number;
     concurrency: number;
     pollMs: number;
+    /** where callbacks are sent: PEEL_CALLBACK_ALLOW / PEEL_CALLBACK_DENY (webhooks/callback-policy.ts). */
+    allow: string[];
+    deny: string[];
   };
 }
 
@@ -112,19 +115,20 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_PRICES: PriceTable = {
-  "nano-banana-pro": { "1K": 18, "2K": 18, "4K": 24 },
-  "google/nano-banana": { "*": 4 },
-  "google/nano-banana-edit": { "*": 4 },
-  "nano-banana-2": { "1K": 18, "2K": 18, "4K": 24 },
-};
+export { DEFAULT_PRICES };
 
+/** kie model → Google model id (docs/engines.md; retired ids in engines/gemini-models.ts). */
 export const DEFAULT_GOOGLE_MODELS: Record<string, string> = {
   "nano-banana-pro": "gemini-3-pro-image",
-  "google/nano-banana": "gemini-2.5-flash-image",
-  "google/nano-banana-edit": "gemini-2.5-flash-image",
+  // gemini-2.5-flash-image was shut down on 2026-10-02; its named replacement, at 1K.
+  "google/nano-banana": "gemini-3.1-flash-image",
+  "google/nano-banana-edit": "gemini-3.1-flash-image",
   "nano-banana-2": "gemini-3.1-flash-image",
+  "nano-banana-2-lite": "gemini-3.1-flash-lite-image",
 };
+
+/** Callbacks to kie's own hosts can never be expected by anyone (docs/webhooks.md). */
+export const DEFAULT_CALLBACK_DENY = ["*.kie.ai"];
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -229,9 +233,20 @@ function checkPrices(v: unknown): string | null {
 function checkModelMap(v: unknown): string | null {
   if (!v || typeof v !== "object" || Array.isArray(v)) return "must be an object {kieModel: googleModelId}";
   for (const [k, id] of Object.entries(v as Record<string, unknown>)) {
+    if (!modelSpec(k)) return `${k} is not a kie model peel serves`;
     if (typeof id !== "string" || !id) return `model id for ${k} must be a non-empty string`;
   }
   return null;
+}
+
+/** A host pattern list; `none` is the empty list (to drop a default). */
+function hostList(r: Reader, name: string, def: string[]): string[] {
+  const raw = r.str(name, null);
+  if (raw === null) return def;
+  if (raw.trim().toLowerCase() === "none") return [];
+  const list = r.list(name);
+  r.problems.push(...hostPatternProblems(list, name));
+  return list;
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
@@ -253,7 +268,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
   const modelMap = r.json<Record<string, string>>("PEEL_GOOGLE_MODELS", {}, checkModelMap);
   const proModel = r.str("PEEL_GEMINI_MODEL", DEFAULT_GOOGLE_MODELS["nano-banana-pro"]);
-  const prices = r.json<PriceTable>("PEEL_PRICES", {}, checkPrices);
+  const prices = mergePrices(DEFAULT_PRICES, r.json<PriceTable>("PEEL_PRICES", {}, checkPrices));
+  for (const p of priceTableProblems(prices)) r.problems.push(`PEEL_PRICES: ${p}`);
 
   const fileStore = r.oneOf<"local" | "s3">("PEEL_FILE_STORE", "local", ["local", "s3"]);
   const bucket = r.str("PEEL_S3_BUCKET", null);
@@ -303,7 +319,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       readWindowMs: r.int("PEEL_READ_WINDOW_MS", 1_000, { min: 1 }),
     },
     billing: {
-      prices: { ...DEFAULT_PRICES, ...prices },
+      prices,
       unmeteredBalance: r.int("PEEL_UNMETERED_BALANCE", 1_000_000, { min: 0 }),
       initialCredits: r.int("PEEL_INITIAL_CREDITS", 1000, { min: 0 }),
     },
@@ -332,6 +348,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       timeoutMs: r.int("PEEL_CALLBACK_TIMEOUT_MS", 15_000, { min: 100 }),
       concurrency: r.int("PEEL_CALLBACK_CONCURRENCY", 16, { min: 1, max: 1024 }),
       pollMs: r.int("PEEL_CALLBACK_POLL_MS", 500, { min: 10 }),
+      allow: hostList(r, "PEEL_CALLBACK_ALLOW", []),
+      deny: hostList(r, "PEEL_CALLBACK_DENY", DEFAULT_CALLBACK_DENY),
     },
   };
   if (r.problems.length) throw new ConfigError(r.problems);
@@ -355,9 +373,4 @@ function deepFreeze<T>(o: T): Readonly<T> {
   return o;
 }
 
-/** The credits a task costs; a model missing from the table is free. */
-export function priceOf(prices: PriceTable, model: string, resolution: string | null): number {
-  const t = prices[model];
-  if (!t) return 0;
-  return t[resolution ?? "*"] ?? t["*"] ?? 0;
-}
+export { priceOf } from "./domain/prices.js";

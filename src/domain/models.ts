@@ -24,7 +24,11 @@ export interface ModelSpec {
   /** null for single-size models. */
   resolutions: readonly Resolution[] | null;
   resolutionDefault: Resolution | null;
-  /** wire spellings of the output formats. */
+  /**
+   * wire spellings of the output formats, as kie documents them; empty for a model without an
+   * `output_format` field (it always produces `formatDefault`). `jpg` and `jpeg` are accepted for
+   * each other wherever one of them is listed (acceptedFormats).
+   */
   formats: readonly string[];
   formatDefault: string;
   /** nano-banana-2's web grounding switch. */
@@ -52,10 +56,14 @@ const NB2_RATIOS = [
 ] as const;
 const MiB = 1024 * 1024;
 
-/** Nano Banana (2.5 Flash Image); its edit sibling differs only in the required image list. */
+/**
+ * Nano Banana; its edit sibling differs only in the required image list. Google retired the model
+ * behind it (gemini-2.5-flash-image), so peel serves these ids with gemini-3.1-flash-image at 1K,
+ * keeping kie's input schemas (docs/engines.md).
+ */
 const FLASH: ModelSpec = {
   id: "google/nano-banana",
-  summary: "Nano Banana (Gemini 2.5 Flash Image): text-to-image, one size per ratio",
+  summary: "Nano Banana: text-to-image, one size per ratio (1K)",
   promptMax: 5_000,
   imageField: null,
   imageRequired: false,
@@ -93,7 +101,7 @@ export const MODELS: readonly ModelSpec[] = [
   {
     ...FLASH,
     id: "google/nano-banana-edit",
-    summary: "Nano Banana edit (Gemini 2.5 Flash Image): edit and compose up to 10 images",
+    summary: "Nano Banana edit: edit and compose up to 10 images, one size per ratio (1K)",
     imageField: "image_urls",
     imageRequired: true,
     imageMax: 10,
@@ -115,12 +123,45 @@ export const MODELS: readonly ModelSpec[] = [
     formatDefault: "jpg",
     hasGoogleSearch: true,
   },
+  {
+    id: "nano-banana-2-lite",
+    summary: "Nano Banana 2 Lite (Gemini 3.1 Flash Lite Image): fast text-to-image and editing, up to 10 images, 1K only",
+    promptMax: 20_000,
+    imageField: "image_urls",
+    imageRequired: false,
+    imageMax: 10,
+    imageMaxBytes: 30 * MiB,
+    ratioField: "aspect_ratio",
+    ratios: NB2_RATIOS,
+    ratioDefault: "auto",
+    resolutions: ["1K"],
+    resolutionDefault: "1K",
+    // kie documents no output_format for the lite model; it delivers what nano-banana-2 does by default.
+    formats: [],
+    formatDefault: "jpg",
+    hasGoogleSearch: false,
+  },
 ];
 
 const BY_ID = new Map(MODELS.map((m) => [m.id, m]));
 
 export function modelSpec(id: string): ModelSpec | undefined {
   return BY_ID.get(id);
+}
+
+const JPEG_SPELLINGS = ["jpg", "jpeg"] as const;
+
+/**
+ * The `output_format` values a model accepts: its documented spellings plus the other spelling of
+ * JPEG (clients write `jpeg` for `jpg` and the reverse; both mean the same bytes). Empty when the
+ * model has no `output_format`.
+ */
+export function acceptedFormats(spec: ModelSpec): readonly string[] {
+  const out = [...spec.formats];
+  if (out.some((f) => (JPEG_SPELLINGS as readonly string[]).includes(f))) {
+    for (const j of JPEG_SPELLINGS) if (!out.includes(j)) out.push(j);
+  }
+  return out;
 }
 
 /** `jpg` and `jpeg` are both JPEG. */

@@ -1,4 +1,4 @@
-import { modelSpec, outputFormatOf, type ModelSpec } from "./models.js";
+import { acceptedFormats, modelSpec, outputFormatOf, type ModelSpec } from "./models.js";
 import type { NormalizedInput, Resolution } from "./types.js";
 
 /**
@@ -89,9 +89,10 @@ export function validateCreateTask(
     resolution = r as Resolution;
   }
 
-  // 13: output format
-  const fmt = pick(input.output_format, spec.formatDefault);
-  if (typeof fmt !== "string" || !spec.formats.includes(fmt)) {
+  // 13: output format (`jpeg` and `jpg` are one value; a model without the field ignores it)
+  const formats = acceptedFormats(spec);
+  const fmt = formats.length === 0 ? spec.formatDefault : pick(input.output_format, spec.formatDefault);
+  if (typeof fmt !== "string" || (formats.length > 0 && !formats.includes(fmt))) {
     return fail("output_format is not within the range of allowed options");
   }
 

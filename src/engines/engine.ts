@@ -20,6 +20,8 @@ export interface GenerateRequest {
   /** null for single-size models. */
   resolution: Resolution | null;
   outputFormat: OutputFormat;
+  /** kie's `google_search`: ground the image on Google Search (models that support it). */
+  googleSearch?: boolean;
   taskId: string;
 }
 

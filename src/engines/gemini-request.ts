@@ -1,4 +1,5 @@
 import type { GenerateRequest } from "./engine.js";
+import { googleImageModel } from "./gemini-models.js";
 
 /**
  * Building the generateContent request (gemini-notes §3, §14). Pure functions, so the wire shape
@@ -53,13 +54,32 @@ export interface GenerateContentBody {
     responseModalities: ["TEXT", "IMAGE"];
     imageConfig?: { aspectRatio?: string; imageSize?: string };
   };
+  /** Grounding with Google Search (kie's `google_search`); the same shape on Vertex. */
+  tools?: Array<{ googleSearch: Record<string, never> }>;
+}
+
+/**
+ * `imageSize` for a request: the task's resolution; for a single-size kie model served by a
+ * model with sizes (google/nano-banana on gemini-3.1-flash-image), `1K`; never for a model that
+ * takes none (gemini-2.5-flash-image), nor for a single-size task on a model peel does not know.
+ */
+export function imageSizeFor(req: Pick<GenerateRequest, "upstreamModel" | "resolution">): string | undefined {
+  const known = googleImageModel(req.upstreamModel);
+  if (known?.imageSizes === null) return undefined;
+  return req.resolution ?? (known ? "1K" : undefined);
+}
+
+/** Whether `google_search` is sent: asked for, and the model is not known to lack it. */
+export function sendsGoogleSearch(req: Pick<GenerateRequest, "upstreamModel" | "googleSearch">): boolean {
+  return req.googleSearch === true && googleImageModel(req.upstreamModel)?.googleSearch !== false;
 }
 
 /**
  * §3.1: prompt first, then every reference in request order with its sniffed MIME type.
  * `aspectRatio` is left out for `auto` (the model follows the input); `imageSize` is always sent
- * when the model has resolutions, `1K` included. Deliberately absent: thinkingConfig (Pro cannot
- * switch thinking off; 2.5 answers 400), candidateCount, tools and the Vertex-only options.
+ * when the model has sizes, `1K` included (imageSizeFor). `tools` carries the search tool when the
+ * task asked for `google_search` (sendsGoogleSearch). Deliberately absent: thinkingConfig (Pro
+ * cannot switch thinking off; 2.5 answers 400), candidateCount and the Vertex-only options.
  */
 export function buildGenerateContentBody(req: GenerateRequest): GenerateContentBody {
   const parts: GenerateContentBody["contents"][number]["parts"] = [{ text: req.prompt }];
@@ -68,7 +88,8 @@ export function buildGenerateContentBody(req: GenerateRequest): GenerateContentB
   }
   const imageConfig: { aspectRatio?: string; imageSize?: string } = {};
   if (req.aspectRatio && req.aspectRatio !== "auto") imageConfig.aspectRatio = req.aspectRatio;
-  if (req.resolution) imageConfig.imageSize = req.resolution;
+  const imageSize = imageSizeFor(req);
+  if (imageSize) imageConfig.imageSize = imageSize;
 
   const body: GenerateContentBody = {
     contents: [{ role: "user", parts }],
@@ -76,6 +97,7 @@ export function buildGenerateContentBody(req: GenerateRequest): GenerateContentB
     generationConfig: { responseModalities: ["TEXT", "IMAGE"] },
   };
   if (Object.keys(imageConfig).length > 0) body.generationConfig.imageConfig = imageConfig;
+  if (sendsGoogleSearch(req)) body.tools = [{ googleSearch: {} }];
   return body;
 }
 

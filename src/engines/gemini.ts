@@ -4,7 +4,7 @@ import { ProviderError } from "../errors.js";
 import { encodeAs } from "../images/convert.js";
 import type { GeneratedImage, GenerateRequest, ImageEngine } from "./engine.js";
 import { classifyHttpError, networkError, nextPacificMidnight } from "./gemini-errors.js";
-import { generateContentPayload, generateContentUrl, type EndpointTarget } from "./gemini-request.js";
+import { generateContentPayload, generateContentUrl, sendsGoogleSearch, type EndpointTarget } from "./gemini-request.js";
 import { interpretResponse, type ResponseSummary } from "./gemini-response.js";
 import { vertexTokenSource, VertexAuthError, type AccessTokenSource } from "./vertex-auth.js";
 
@@ -113,6 +113,13 @@ export class GeminiEngine implements ImageEngine {
         dailyQuota: true,
         status: 429,
       });
+    }
+
+    if (req.googleSearch && !sendsGoogleSearch(req)) {
+      this.log.info(
+        { event: "engine:gemini:search_unsupported", taskId: req.taskId, model },
+        `${model} has no Google Search grounding; google_search is not sent`,
+      );
     }
 
     const attempt = new AbortController();

@@ -1,5 +1,5 @@
 import { Type, type TSchema } from "@sinclair/typebox";
-import { MODELS, type ModelSpec } from "../domain/models.js";
+import { acceptedFormats, MODELS, type ModelSpec } from "../domain/models.js";
 import { MAX_URL_LENGTH } from "../domain/validation.js";
 
 /**
@@ -13,8 +13,13 @@ const Url = Type.String({ format: "uri", maxLength: MAX_URL_LENGTH });
  * A string enum as one flat OpenAPI `enum` (Swagger UI shows a drop-down; code generators make an
  * enum type). Type.Union of literals would render as an `anyOf` of one-value enums.
  */
-const StringEnum = (values: readonly string[], opts: { default?: string | null } = {}): TSchema =>
-  Type.Unsafe<string>({ type: "string", enum: [...values], ...(opts.default != null ? { default: opts.default } : {}) });
+const StringEnum = (values: readonly string[], opts: { default?: string | null; description?: string } = {}): TSchema =>
+  Type.Unsafe<string>({
+    type: "string",
+    enum: [...values],
+    ...(opts.default != null ? { default: opts.default } : {}),
+    ...(opts.description ? { description: opts.description } : {}),
+  });
 
 function inputSchema(m: ModelSpec): TSchema {
   const props: Record<string, TSchema> = {
@@ -35,7 +40,12 @@ function inputSchema(m: ModelSpec): TSchema {
   if (m.resolutions) {
     props.resolution = Type.Optional(StringEnum(m.resolutions, { default: m.resolutionDefault }));
   }
-  props.output_format = Type.Optional(StringEnum(m.formats, { default: m.formatDefault }));
+  const formats = acceptedFormats(m);
+  if (formats.length > 0) {
+    const jpeg = formats.includes("jpg") && formats.includes("jpeg") ? "; `jpg` and `jpeg` are the same value" : "";
+    const description = `kie documents ${m.formats.map((f) => `\`${f}\``).join(", ")}${jpeg}`;
+    props.output_format = Type.Optional(StringEnum(formats, { default: m.formatDefault, description }));
+  }
   if (m.hasGoogleSearch) props.google_search = Type.Optional(Type.Boolean({ default: false }));
   return Type.Object(props, { additionalProperties: true });
 }

@@ -65,20 +65,6 @@ const PRO_SIZES: Record<Resolution, SizeTable> = {
   },
 };
 
-/** gemini-2.5-flash-image: one ~1 MP size per ratio (gemini-notes §5). */
-const FLASH_SIZES: SizeTable = {
-  "1:1": size(1024, 1024),
-  "2:3": size(832, 1248),
-  "3:2": size(1248, 832),
-  "3:4": size(864, 1184),
-  "4:3": size(1184, 864),
-  "4:5": size(896, 1152),
-  "5:4": size(1152, 896),
-  "9:16": size(768, 1344),
-  "16:9": size(1344, 768),
-  "21:9": size(1536, 672),
-};
-
 /** nano-banana-2's ratios beyond the pro set (kie-contract Appendix A). */
 const NB2_EXTRA_RATIOS = ["1:4", "4:1", "1:8", "8:1"] as const;
 const NB2_RATIOS: readonly string[] = Object.freeze([...PRO_RATIOS, ...NB2_EXTRA_RATIOS]);
@@ -103,12 +89,14 @@ function familyOf(model: string): "pro" | "flash" | "nb2" | "nb2-lite" | null {
   switch (model) {
     case "nano-banana-pro":
       return "pro";
+    // Served by gemini-3.1-flash-image at 1K since Google retired gemini-2.5-flash-image
+    // (docs/engines.md); kie's ten ratios, one size each.
     case "google/nano-banana":
     case "google/nano-banana-edit":
       return "flash";
     case "nano-banana-2":
       return "nb2";
-    // 1K only (kie-contract Appendix A); not registered yet, sized like nano-banana-2 at 1K.
+    // 1K only (docs/kie-contract.md Appendix A), sized like nano-banana-2 at 1K.
     case "nano-banana-2-lite":
       return "nb2-lite";
     default:
@@ -135,7 +123,7 @@ export function outputSize(model: string, aspectRatio: string, resolution: Resol
   let found: Size | undefined;
   if (family === "flash") {
     if (resolution !== null) throw bad();
-    found = FLASH_SIZES[aspectRatio];
+    found = nb2Size(aspectRatio, "1K");
   } else if (family === "nb2-lite") {
     if (resolution !== null && resolution !== "1K") throw bad();
     found = nb2Size(aspectRatio, "1K");

@@ -185,6 +185,7 @@ export class TaskWorker {
           aspectRatio: task.input.aspectRatio,
           resolution: task.input.resolution,
           outputFormat: task.input.outputFormat,
+          googleSearch: task.input.googleSearch === true,
         },
         abort.signal,
       );

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import sharp from "sharp";
-import { MODELS } from "../../src/domain/models.js";
+import { acceptedFormats, MODELS } from "../../src/domain/models.js";
 import type { Resolution } from "../../src/domain/types.js";
 import { outputSize, ratiosOf } from "../../src/images/sizes.js";
 import { FAKE_VERTEX_TOKEN, startFakeGemini } from "../fakes/fake-gemini.js";
@@ -21,8 +21,8 @@ interface Case {
   model: string;
   ratio: string;
   resolution: Resolution | null;
-  /** the wire spelling sent as output_format. */
-  format: string;
+  /** the wire spelling sent as output_format; null for a model without the field. */
+  format: string | null;
   reply: (typeof REPLIES)[number];
 }
 
@@ -32,13 +32,14 @@ function allCases(): Case[] {
   for (const spec of MODELS) {
     for (const ratio of ratiosOf(spec.id)) {
       for (const resolution of spec.resolutions ?? [null]) {
-        // Alternate the model's format spellings and the fake's reply independently (4 replies vs
-        // 2 formats), so each format meets each reply kind across the grid.
+        // Alternate the model's format spellings (`jpeg` and `jpg` both) and the fake's reply
+        // independently (4 replies vs 3 spellings), so each format meets each reply kind.
+        const formats = acceptedFormats(spec);
         cases.push({
           model: spec.id,
           ratio,
           resolution,
-          format: spec.formats[n % spec.formats.length],
+          format: formats.length ? formats[n % formats.length] : null,
           reply: REPLIES[n % REPLIES.length],
         });
         n++;
@@ -49,7 +50,7 @@ function allCases(): Case[] {
 }
 
 test("every model × ratio × resolution through createTask gives the documented size and the requested format", async (t) => {
-  const fake = await startFakeGemini({ models: ["gemini-3-pro-image", "gemini-2.5-flash-image", "gemini-3.1-flash-image"] });
+  const fake = await startFakeGemini();
   t.after(() => fake.close());
   // google/nano-banana-edit requires image_urls: a small PNG from a local server (127.0.0.1 is
   // allow-listed by the harness).
@@ -71,13 +72,14 @@ test("every model × ratio × resolution through createTask gives the documented
   const { key } = await peel.newKey({ credits: 100_000, limits: { createMax: 0, readMax: 0 } });
 
   const cases = allCases();
-  // 30 pro + 10 + 10 flash + 42 nano-banana-2 (its four extreme ratios are derived sizes)
-  assert.equal(cases.length, 92);
+  // 30 pro + 10 + 10 flash + 42 nano-banana-2 (its four extreme ratios are derived sizes) + 14 lite
+  assert.equal(cases.length, 106);
 
   const outcomes = await Promise.all(
     cases.map(async (c) => {
       const spec = MODELS.find((m) => m.id === c.model)!;
-      const input: Record<string, unknown> = { prompt: `a lighthouse at dusk [[fake:${c.reply}]]`, output_format: c.format };
+      const input: Record<string, unknown> = { prompt: `a lighthouse at dusk (${c.model}) [[fake:${c.reply}]]` };
+      if (c.format) input.output_format = c.format;
       input[spec.ratioField] = c.ratio;
       if (c.resolution) input.resolution = c.resolution;
       if (spec.imageField) input[spec.imageField] = spec.imageRequired ? [`${images.origin}/ref.png`] : [];
@@ -96,6 +98,7 @@ test("every model × ratio × resolution through createTask gives the documented
 
   for (const { c, url, type, meta } of outcomes) {
     const want = outputSize(c.model, c.ratio, c.resolution);
+    // the lite model has no output_format and delivers JPEG, like nano-banana-2 by default
     const fmt = c.format === "png" ? "png" : "jpeg";
     assert.deepEqual({ w: meta.width, h: meta.height }, { w: want.width, h: want.height }, `${label(c)} size`);
     assert.equal(meta.format, fmt, `${label(c)} bytes`);
@@ -103,22 +106,28 @@ test("every model × ratio × resolution through createTask gives the documented
     assert.match(url, fmt === "png" ? /\.png$/ : /\.jpe?g$/, `${label(c)} extension`);
   }
 
-  // Every request the fake saw carried the imageConfig peel promises (gemini-notes §3.1, §4):
-  // aspectRatio always (no "auto" here), imageSize exactly when the model has resolutions.
+  // Every request the fake saw carried the imageConfig peel promises (docs/engines.md): aspectRatio
+  // always (no "auto" here), and imageSize always: the single-size google/ models ask
+  // gemini-3.1-flash-image for its 1K size.
   assert.equal(fake.requests.length, cases.length, "one upstream attempt per task");
   const byModel = new Map<string, number>();
   for (const r of fake.requests) {
     byModel.set(r.model!, (byModel.get(r.model!) ?? 0) + 1);
     const ic = r.body?.generationConfig?.imageConfig;
     assert.ok(ic?.aspectRatio, `aspectRatio sent to ${r.model}`);
-    assert.equal(ic.imageSize === undefined, r.model === "gemini-2.5-flash-image", `imageSize presence for ${r.model}`);
+    assert.ok(ic.imageSize, `imageSize sent to ${r.model}`);
     assert.equal(r.body?.generationConfig?.thinkingConfig, undefined);
   }
   assert.deepEqual(Object.fromEntries(byModel), {
     "gemini-3-pro-image": 30,
-    "gemini-2.5-flash-image": 20,
-    "gemini-3.1-flash-image": 42,
+    "gemini-3.1-flash-image": 20 + 42,
+    "gemini-3.1-flash-lite-image": 14,
   });
+  // the single-size models (google/*, lite) ask for 1K
+  for (const r of fake.requests) {
+    const prompt: string = r.body.contents[0].parts[0].text;
+    if (/\((google\/|nano-banana-2-lite)/.test(prompt)) assert.equal(r.body.generationConfig.imageConfig.imageSize, "1K", prompt);
+  }
   // the edit model's reference arrived as a sniffed PNG after the prompt
   const edit = fake.requests.filter((r) => JSON.stringify(r.body).includes("inlineData"));
   assert.equal(edit.length, 10);
@@ -181,7 +190,7 @@ test("Vertex AI through peel: project + token, and express mode on an API key", 
 test("PEEL_GEMINI_MODEL and PEEL_GOOGLE_MODELS choose the Google model each kie model calls", async (t) => {
   const fake = await startFakeGemini({
     imageMode: "tiny",
-    models: ["gemini-3-pro-image", "gemini-2.5-flash-image", "gemini-3-pro-image-next"],
+    models: ["gemini-3-pro-image", "gemini-3-pro-image-next"],
   });
   t.after(() => fake.close());
   const peel = await startPeel({

@@ -97,12 +97,38 @@ test("models: preview and unknown ids 404; thinkingConfig to 2.5 → 400; GET /v
     path: "/v1beta/models/gemini-2.5-flash-image:generateContent",
   });
   assert.equal(thinking.json.error.message, "Thinking is not enabled for this model");
+  // retired by Google on 2026-10-02: 404 unless a test lists it
+  const retired = await call(text("x"), { path: "/v1beta/models/gemini-2.5-flash-image:generateContent" });
+  assert.equal(retired.status, 404);
   const list = await call(null, { path: "/v1beta/models", method: "GET" });
   assert.deepEqual(
     list.json.models.map((m: any) => m.name),
-    ["models/gemini-3-pro-image", "models/gemini-2.5-flash-image"],
+    ["models/gemini-3-pro-image", "models/gemini-3.1-flash-image", "models/gemini-3.1-flash-lite-image"],
   );
   assert.equal((await call(text("x"), { path: "/v1/elsewhere" })).status, 404);
+});
+
+test("tools are recorded; unknown tools 400; the search tool gets grounding metadata", async () => {
+  const grounded = await call(text("x", { tools: [{ google_search: {} }] }));
+  assert.equal(grounded.status, 200);
+  assert.deepEqual(fake.requests[0].tools, ["googleSearch"]);
+  assert.ok(grounded.json.candidates[0].groundingMetadata);
+  assert.deepEqual((await call(text("x"))).json.candidates[0].groundingMetadata, undefined);
+  assert.deepEqual(fake.requests[1].tools, []);
+  const unknown = await call(text("x", { tools: [{ webBrowser: {} }] }));
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.json.error.message, /Unknown name "webBrowser"/);
+});
+
+test("gemini-3.1-flash-lite-image: the 14 ratios at 1K only, no search grounding", async () => {
+  const lite = "/v1beta/models/gemini-3.1-flash-lite-image:generateContent";
+  const cfg = (imageConfig: object, extra: object = {}) => text("x", { generationConfig: { imageConfig }, ...extra });
+  assert.equal((await call(cfg({ aspectRatio: "8:1", imageSize: "1K" }), { path: lite })).status, 200);
+  assert.equal((await call(cfg({ imageSize: "2K" }), { path: lite })).status, 400);
+  assert.equal((await call(cfg({ imageSize: "4K" }), { path: lite })).status, 400);
+  const search = await call(cfg({}, { tools: [{ googleSearch: {} }] }), { path: lite });
+  assert.equal(search.status, 400);
+  assert.match(search.json.error.message, /Search Grounding is not supported/);
 });
 
 test("scenario selection: queue before prompt marker before default; unknown names refused", async () => {

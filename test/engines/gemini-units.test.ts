@@ -15,6 +15,7 @@ import {
   buildGenerateContentBody,
   generateContentPayload,
   generateContentUrl,
+  imageSizeFor,
   vertexBaseUrl,
 } from "../../src/engines/gemini-request.js";
 import { interpretResponse } from "../../src/engines/gemini-response.js";
@@ -102,13 +103,41 @@ test("URLs: Gemini API, Vertex hosts per location, express mode, models/ prefix 
   assert.equal(bareModelId("models/x"), "x");
 });
 
-test("body: 1K is sent explicitly; single-size model with auto sends no imageConfig", () => {
+test("body: 1K is sent explicitly; a single-size task asks a sized model for 1K, a size-less model for nothing", () => {
   assert.deepEqual(buildGenerateContentBody(genRequest({ aspectRatio: "4:5", resolution: "1K" })).generationConfig.imageConfig, {
     aspectRatio: "4:5",
     imageSize: "1K",
   });
-  const flash = buildGenerateContentBody(genRequest({ aspectRatio: "auto", resolution: null }));
-  assert.deepEqual(flash.generationConfig, { responseModalities: ["TEXT", "IMAGE"] });
+  const onFlash = buildGenerateContentBody(
+    genRequest({ upstreamModel: "gemini-3.1-flash-image", aspectRatio: "auto", resolution: null }),
+  );
+  assert.deepEqual(onFlash.generationConfig, { responseModalities: ["TEXT", "IMAGE"], imageConfig: { imageSize: "1K" } });
+  const on25 = buildGenerateContentBody(
+    genRequest({ upstreamModel: "gemini-2.5-flash-image", aspectRatio: "auto", resolution: "1K" }),
+  );
+  assert.deepEqual(on25.generationConfig, { responseModalities: ["TEXT", "IMAGE"] });
+  // a model peel does not know gets the task's resolution, and nothing for a single-size task
+  assert.equal(imageSizeFor({ upstreamModel: "gemini-nano-banana-2.1", resolution: "2K" }), "2K");
+  assert.equal(imageSizeFor({ upstreamModel: "models/gemini-nano-banana-2.1", resolution: null }), undefined);
+  assert.equal(imageSizeFor({ upstreamModel: "models/gemini-3.1-flash-image", resolution: null }), "1K");
+});
+
+test("body: google_search becomes tools [{googleSearch:{}}] unless the model is known to lack search", () => {
+  const ask = (upstreamModel: string, googleSearch?: boolean) =>
+    buildGenerateContentBody(genRequest({ upstreamModel, googleSearch })).tools;
+  assert.deepEqual(ask("gemini-3.1-flash-image", true), [{ googleSearch: {} }]);
+  assert.deepEqual(ask("gemini-3-pro-image", true), [{ googleSearch: {} }]);
+  assert.deepEqual(ask("gemini-nano-banana-2.1", true), [{ googleSearch: {} }]);
+  assert.equal(ask("gemini-3.1-flash-lite-image", true), undefined);
+  assert.equal(ask("gemini-2.5-flash-image", true), undefined);
+  assert.equal(ask("gemini-3.1-flash-image", false), undefined);
+  assert.equal(ask("gemini-3.1-flash-image"), undefined);
+  // the streamed payload is the same JSON
+  const req = genRequest({ upstreamModel: "gemini-3.1-flash-image", googleSearch: true });
+  const payload = generateContentPayload(req);
+  const text = Buffer.concat([...payload.chunks()]).toString("utf8");
+  assert.equal(text, JSON.stringify(buildGenerateContentBody(req)));
+  assert.equal(payload.length, Buffer.byteLength(text));
 });
 
 test("responses: snake_case fields, WebP bytes, non-image inline data skipped", async () => {

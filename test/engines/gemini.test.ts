@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import sharp from "sharp";
 import { sniffImage } from "../../src/images/sniff.js";
-import { startFakeGemini, type FakeGemini } from "../fakes/fake-gemini.js";
-import { cornerColour, geminiEngine, genRequest, inputImage } from "./gemini-helpers.js";
+import { FAKE_VERTEX_TOKEN, startFakeGemini, type FakeGemini } from "../fakes/fake-gemini.js";
+import { cornerColour, geminiEngine, genRequest, inputImage, memoryLogger } from "./gemini-helpers.js";
 
 // Success paths of the gemini engine against the fake Google server (gemini-notes §3–§7).
 
@@ -86,20 +86,92 @@ test("the request maps prompt, ratio and size; auto omits aspectRatio; no thinki
   await engine.close();
 });
 
-test("gemini-2.5-flash-image gets no imageSize", async () => {
+test("a model without sizes (gemini-2.5-flash-image) gets no imageSize", async () => {
+  const old = await startFakeGemini({ models: ["gemini-2.5-flash-image"] });
+  const engine = geminiEngine(old.url);
+  try {
+    const out = await engine.generate(
+      genRequest({
+        model: "google/nano-banana",
+        upstreamModel: "gemini-2.5-flash-image",
+        aspectRatio: "16:9",
+        resolution: null,
+        outputFormat: "jpeg",
+      }),
+      new AbortController().signal,
+    );
+    assert.equal(`${out.width}x${out.height}`, "1344x768");
+    assert.deepEqual(old.requests[0].body.generationConfig.imageConfig, { aspectRatio: "16:9" });
+  } finally {
+    await engine.close();
+    await old.close();
+  }
+});
+
+test("google/nano-banana on gemini-3.1-flash-image asks for its 1K size", async () => {
   const engine = geminiEngine(fake.url);
   const out = await engine.generate(
     genRequest({
       model: "google/nano-banana",
-      upstreamModel: "gemini-2.5-flash-image",
+      upstreamModel: "gemini-3.1-flash-image",
       aspectRatio: "16:9",
       resolution: null,
       outputFormat: "jpeg",
     }),
     new AbortController().signal,
   );
-  assert.equal(`${out.width}x${out.height}`, "1344x768");
-  assert.deepEqual(fake.requests[0].body.generationConfig.imageConfig, { aspectRatio: "16:9" });
+  assert.equal(`${out.width}x${out.height}`, "1376x768");
+  assert.deepEqual(fake.requests[0].body.generationConfig.imageConfig, { aspectRatio: "16:9", imageSize: "1K" });
+  await engine.close();
+});
+
+test("google_search goes to Google as the search tool, on Gemini and on Vertex", async () => {
+  const engines = [
+    geminiEngine(fake.url),
+    geminiEngine(fake.url, { mode: "vertex", vertexProject: "p", vertexAccessToken: FAKE_VERTEX_TOKEN }),
+  ];
+  for (const engine of engines) {
+    await engine.generate(
+      genRequest({ model: "nano-banana-2", upstreamModel: "gemini-3.1-flash-image", googleSearch: true }),
+      new AbortController().signal,
+    );
+    await engine.generate(
+      genRequest({ model: "nano-banana-2", upstreamModel: "gemini-3.1-flash-image", googleSearch: false }),
+      new AbortController().signal,
+    );
+    await engine.close();
+  }
+  assert.deepEqual(
+    fake.requests.map((r) => [r.path.startsWith("/v1beta1/") ? "vertex" : "gemini", r.tools]),
+    [
+      ["gemini", ["googleSearch"]],
+      ["gemini", []],
+      ["vertex", ["googleSearch"]],
+      ["vertex", []],
+    ],
+  );
+  assert.deepEqual(fake.requests[0].body.tools, [{ googleSearch: {} }]);
+  assert.equal(fake.requests[1].body.tools, undefined);
+});
+
+test("google_search is not sent to a model without search grounding (the lite model); the log says so", async () => {
+  const logger = memoryLogger();
+  const engine = geminiEngine(fake.url, { logger });
+  const out = await engine.generate(
+    genRequest({
+      model: "nano-banana-2-lite",
+      upstreamModel: "gemini-3.1-flash-lite-image",
+      aspectRatio: "1:8",
+      resolution: "1K",
+      outputFormat: "jpeg",
+      googleSearch: true,
+    }),
+    new AbortController().signal,
+  );
+  assert.equal(`${out.width}x${out.height}`, "368x2896");
+  assert.deepEqual(fake.requests[0].tools, []);
+  assert.deepEqual(fake.requests[0].body.generationConfig.imageConfig, { aspectRatio: "1:8", imageSize: "1K" });
+  assert.ok(logger.lines.some((l) => (l.obj as { event?: string }).event === "engine:gemini:search_unsupported"));
   await engine.close();
 });
 

@@ -97,7 +97,7 @@ test("auto follows the first input's shape; without inputs it is 1:1", async () 
   assert.deepEqual([nb2.width, nb2.height], [2896, 368]);
 });
 
-test("single-size models ignore resolution and use the flash table", async () => {
+test("single-size models draw gemini-3.1-flash-image's 1K size", async () => {
   const out = await new SandboxEngine().generate(
     request({
       model: "google/nano-banana-edit",
@@ -108,8 +108,8 @@ test("single-size models ignore resolution and use the flash table", async () =>
     }),
     live(),
   );
-  assert.deepEqual([out.width, out.height], [864, 1184]);
-  assert.deepEqual(await decoded(out.bytes), { format: "jpeg", width: 864, height: 1184 });
+  assert.deepEqual([out.width, out.height], [896, 1200]);
+  assert.deepEqual(await decoded(out.bytes), { format: "jpeg", width: 896, height: 1200 });
 });
 
 test("PNG, JPEG and WebP inputs compose into the output", async () => {

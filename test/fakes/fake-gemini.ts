@@ -46,6 +46,8 @@ export interface FakeRequest {
   model?: string;
   /** the scenario that answered, when the request got that far. */
   scenario?: string;
+  /** names of the tools the request carried (`tools[].<name>`, camelCase), e.g. ["googleSearch"]. */
+  tools: string[];
   /** Date.now() when the whole request body had arrived (retry-timing assertions). */
   receivedAt: number;
 }
@@ -53,7 +55,10 @@ export interface FakeRequest {
 export interface FakeGeminiOptions {
   /** accepted API keys. @defaultValue ["test-key"] */
   keys?: string[];
-  /** Google model ids that exist. @defaultValue ["gemini-3-pro-image", "gemini-2.5-flash-image"] */
+  /**
+   * Google model ids that exist. The retired `gemini-2.5-flash-image` answers 404 like Google
+   * unless listed here. @defaultValue ["gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-3.1-flash-lite-image"]
+   */
   models?: string[];
   /** "tiny" answers 64×64 images whatever was asked, for speed. @defaultValue "real" */
   imageMode?: "real" | "tiny";
@@ -73,13 +78,53 @@ const JSON_TYPE = "application/json; charset=UTF-8";
 const RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"];
 const NB2_RATIOS = [...RATIOS, "1:4", "4:1", "1:8", "8:1"];
 const SIZES = ["1K", "2K", "4K"];
-/** The fake is keyed by Google model id; sizes.ts by kie model id. */
-const KIE_FAMILY: Record<string, string> = {
-  "gemini-3-pro-image": "nano-banana-pro",
-  "gemini-2.5-flash-image": "google/nano-banana",
-  "gemini-3.1-flash-image": "nano-banana-2",
+export const FAKE_DEFAULT_MODELS = ["gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-3.1-flash-lite-image"];
+/**
+ * What each Google model takes and draws: its ratios, the imageSize values it accepts (null: none,
+ * one size per ratio), whether it grounds on Google Search, and the kie model whose size table
+ * (src/images/sizes.ts) it draws at. Unknown ids behave like gemini-3-pro-image.
+ */
+interface ModelTraits {
+  ratios: string[];
+  sizes: string[] | null;
+  search: boolean;
+  kie: string;
+}
+const TRAITS: Record<string, ModelTraits> = {
+  "gemini-3-pro-image": { ratios: RATIOS, sizes: SIZES, search: true, kie: "nano-banana-pro" },
+  "gemini-3.1-flash-image": { ratios: NB2_RATIOS, sizes: SIZES, search: true, kie: "nano-banana-2" },
+  "gemini-3.1-flash-lite-image": { ratios: NB2_RATIOS, sizes: ["1K"], search: false, kie: "nano-banana-2-lite" },
+  "gemini-2.5-flash-image": { ratios: RATIOS, sizes: null, search: false, kie: "" },
 };
-const SINGLE_SIZE = new Set(["gemini-2.5-flash-image"]);
+const traitsOf = (model: string): ModelTraits => TRAITS[model] ?? TRAITS["gemini-3-pro-image"];
+/** gemini-2.5-flash-image's one ~1 MP size per ratio (Google retired it on 2026-10-02). */
+const FLASH_25_SIZES: Record<string, { width: number; height: number }> = {
+  "1:1": { width: 1024, height: 1024 },
+  "2:3": { width: 832, height: 1248 },
+  "3:2": { width: 1248, height: 832 },
+  "3:4": { width: 864, height: 1184 },
+  "4:3": { width: 1184, height: 864 },
+  "4:5": { width: 896, height: 1152 },
+  "5:4": { width: 1152, height: 896 },
+  "9:16": { width: 768, height: 1344 },
+  "16:9": { width: 1344, height: 768 },
+  "21:9": { width: 1536, height: 672 },
+};
+/** Tools Google knows; the fake checks only googleSearch's shape. */
+const TOOL: Shape = {
+  googleSearch: { searchTypes: { webSearch: "*", imageSearch: "*" }, timeRangeFilter: "*", excludeDomains: "*" },
+  googleSearchRetrieval: "*",
+  codeExecution: "*",
+  urlContext: "*",
+  functionDeclarations: "*",
+};
+
+/** Tool names as sent (snake_case normalised), whatever else the body holds. */
+function toolNames(body: unknown): string[] {
+  const tools = (body as { tools?: unknown } | null)?.tools;
+  if (!Array.isArray(tools)) return [];
+  return tools.flatMap((t) => (t && typeof t === "object" ? Object.keys(t).map(camel) : []));
+}
 
 function isScenario(name: string): name is FakeScenario {
   return (FAKE_SCENARIOS as readonly string[]).includes(name) || /^slow:\d+$/.test(name);
@@ -157,7 +202,7 @@ function requestShape(vertex: boolean): Shape {
     contents: { array: CONTENT },
     systemInstruction: CONTENT,
     safetySettings: "*",
-    tools: "*",
+    tools: { array: TOOL },
     toolConfig: "*",
     cachedContent: "leaf",
     labels: "*",
@@ -218,6 +263,7 @@ interface Checked {
   aspectRatio?: string;
   imageSize?: string;
   prompt: string;
+  tools: string[];
 }
 
 function validate(raw: unknown, model: string, vertex: boolean): Reply | Checked {
@@ -235,18 +281,22 @@ function validate(raw: unknown, model: string, vertex: boolean): Reply | Checked
   }
   const cfg = body.generationConfig ?? {};
   if (cfg.thinkingConfig && model === "gemini-2.5-flash-image") return invalid("Thinking is not enabled for this model");
+  const traits = traitsOf(model);
   const ic = cfg.imageConfig ?? {};
-  const ratios = model === "gemini-3.1-flash-image" ? NB2_RATIOS : RATIOS;
-  if (ic.aspectRatio !== undefined && !ratios.includes(ic.aspectRatio))
+  if (ic.aspectRatio !== undefined && !traits.ratios.includes(ic.aspectRatio))
     return invalid(`Unsupported aspect ratio: ${ic.aspectRatio}`);
   if (ic.imageSize !== undefined && !SIZES.includes(ic.imageSize)) return invalid(`Unsupported image size: ${ic.imageSize}`);
-  // Google documents no imageSize for 2.5 (§4); rejecting it surfaces an adapter that sends one.
-  if (ic.imageSize !== undefined && SINGLE_SIZE.has(model)) return invalid("imageSize is not supported for this model.");
+  // Google documents no imageSize for 2.5 and only 1K for the lite model; rejecting the rest
+  // surfaces an adapter that sends one.
+  if (ic.imageSize !== undefined && !(traits.sizes ?? []).includes(ic.imageSize))
+    return invalid(`imageSize ${ic.imageSize} is not supported for this model.`);
+  const tools: string[] = ((body.tools ?? []) as Record<string, unknown>[]).flatMap((t) => Object.keys(t));
+  if (tools.includes("googleSearch") && !traits.search) return invalid("Search Grounding is not supported for this model.");
   const prompt = parts
     .filter((p) => typeof p.text === "string")
     .map((p) => p.text)
     .join("\n");
-  return { aspectRatio: ic.aspectRatio, imageSize: ic.imageSize, prompt };
+  return { aspectRatio: ic.aspectRatio, imageSize: ic.imageSize, prompt, tools };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,14 +324,15 @@ function flatImage(width: number, height: number, format: "jpeg" | "png", colour
 
 function sizeFor(model: string, c: Checked, mode: "real" | "tiny"): { width: number; height: number } {
   if (mode === "tiny") return { width: 64, height: 64 };
-  const kie = KIE_FAMILY[model] ?? "nano-banana-pro";
-  const single = SINGLE_SIZE.has(model);
-  return outputSize(kie, c.aspectRatio ?? "1:1", single ? null : ((c.imageSize ?? "1K") as Resolution));
+  const ratio = c.aspectRatio ?? "1:1";
+  const traits = traitsOf(model);
+  if (traits.sizes === null) return FLASH_25_SIZES[ratio];
+  return outputSize(traits.kie, ratio, (c.imageSize ?? "1K") as Resolution);
 }
 
 async function success(scenario: string, model: string, c: Checked, mode: "real" | "tiny"): Promise<Reply> {
   const { width, height } = sizeFor(model, c, mode);
-  const imageTokens = SINGLE_SIZE.has(model) ? 1290 : c.imageSize === "4K" ? 2000 : 1120;
+  const imageTokens = traitsOf(model).sizes === null ? 1290 : c.imageSize === "4K" ? 2000 : 1120;
   const inline = async (format: "jpeg" | "png", colour = FINAL_COLOUR, label?: string) => ({
     inlineData: {
       mimeType: label ?? `image/${format}`,
@@ -321,10 +372,14 @@ async function success(scenario: string, model: string, c: Checked, mode: "real"
   }
   const text = scenario === "text_only";
   const candidatesTokenCount = parts.length === 0 ? 0 : text ? 12 : imageTokens;
+  // A grounded answer says what it searched for (Google's groundingMetadata), which peel ignores.
+  const grounding = c.tools.includes("googleSearch")
+    ? { groundingMetadata: { webSearchQueries: [c.prompt.slice(0, 80)], groundingChunks: [], groundingSupports: [] } }
+    : {};
   return {
     status: 200,
     body: {
-      candidates: [{ content: { role: "model", ...(parts.length ? { parts } : {}) }, finishReason, index: 0 }],
+      candidates: [{ content: { role: "model", ...(parts.length ? { parts } : {}) }, finishReason, index: 0, ...grounding }],
       usageMetadata: {
         promptTokenCount: 18,
         candidatesTokenCount,
@@ -397,7 +452,7 @@ const VERTEX_ROUTE =
 
 export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<FakeGemini> {
   const keys = new Set(opts.keys ?? ["test-key"]);
-  const models = new Set(opts.models ?? ["gemini-3-pro-image", "gemini-2.5-flash-image"]);
+  const models = new Set(opts.models ?? FAKE_DEFAULT_MODELS);
   const mode = opts.imageMode ?? "real";
   const requests: FakeRequest[] = [];
   let queue: string[] = [];
@@ -431,6 +486,7 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
       path: shownUrl.pathname + shownUrl.search,
       headers,
       body,
+      tools: toolNames(body),
       receivedAt: Date.now(),
     };
     requests.push(entry);

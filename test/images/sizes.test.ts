@@ -15,18 +15,6 @@ const PRO_TABLE: Record<string, [string, string, string]> = {
   "16:9": ["1376x768", "2752x1536", "5504x3072"],
   "21:9": ["1584x672", "3168x1344", "6336x2688"],
 };
-const FLASH_TABLE: Record<string, string> = {
-  "1:1": "1024x1024",
-  "2:3": "832x1248",
-  "3:2": "1248x832",
-  "3:4": "864x1184",
-  "4:3": "1184x864",
-  "4:5": "896x1152",
-  "5:4": "1152x896",
-  "9:16": "768x1344",
-  "16:9": "1344x768",
-  "21:9": "1536x672",
-};
 const fmt = (s: { width: number; height: number }) => `${s.width}x${s.height}`;
 
 test("PRO_RATIOS lists the 10 concrete pro ratios", () => {
@@ -42,11 +30,12 @@ test("nano-banana-pro sizes match gemini-notes §5 for every ratio and resolutio
   }
 });
 
-test("google/nano-banana and -edit use the single-size flash table", () => {
+test("google/nano-banana and -edit have one size per ratio: gemini-3.1-flash-image's 1K size", () => {
   for (const model of ["google/nano-banana", "google/nano-banana-edit"]) {
-    assert.deepEqual([...ratiosOf(model)].sort(), Object.keys(FLASH_TABLE).sort());
-    for (const [ratio, s] of Object.entries(FLASH_TABLE)) {
-      assert.equal(fmt(outputSize(model, ratio, null)), s, `${model} ${ratio}`);
+    assert.deepEqual([...ratiosOf(model)].sort(), Object.keys(PRO_TABLE).sort());
+    for (const [ratio, sizes] of Object.entries(PRO_TABLE)) {
+      assert.equal(fmt(outputSize(model, ratio, null)), sizes[0], `${model} ${ratio}`);
+      assert.deepEqual(outputSize(model, ratio, null), outputSize("nano-banana-2", ratio, "1K"));
     }
     assert.throws(() => outputSize(model, "1:1", "1K"));
   }
@@ -104,4 +93,15 @@ test("nearestRatio picks the closest ratio by log distance", () => {
   assert.equal(nearestRatio(4000, 1000, ratiosOf("nano-banana-2")), "4:1");
   assert.equal(nearestRatio(100, 5000, ratiosOf("nano-banana-2")), "1:8");
   assert.throws(() => nearestRatio(0, 10, PRO_RATIOS));
+});
+
+test("nano-banana-2-lite is nano-banana-2 at 1K, and nothing larger", () => {
+  assert.deepEqual(ratiosOf("nano-banana-2-lite"), ratiosOf("nano-banana-2"));
+  for (const ratio of ratiosOf("nano-banana-2")) {
+    assert.deepEqual(outputSize("nano-banana-2-lite", ratio, "1K"), outputSize("nano-banana-2", ratio, "1K"), ratio);
+    assert.deepEqual(outputSize("nano-banana-2-lite", ratio, null), outputSize("nano-banana-2", ratio, "1K"), ratio);
+  }
+  assert.equal(fmt(outputSize("nano-banana-2-lite", "1:1", "1K")), "1024x1024");
+  assert.throws(() => outputSize("nano-banana-2-lite", "1:1", "2K"));
+  assert.throws(() => outputSize("nano-banana-2-lite", "1:1", "4K"));
 });
