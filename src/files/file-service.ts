@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Account, FileRecord } from "../domain/types.js";
 import { UploadError } from "../errors.js";
@@ -7,7 +8,7 @@ import type { FileRecordStore } from "../store/store.js";
 import type { FileStore, StoredObject } from "./file-store.js";
 import { signLink, verifyLink } from "./signed-link.js";
 import { FileTooLargeError } from "./store-common.js";
-import { checkFileName, finalFileName, normalizeUploadPath } from "./upload-input.js";
+import { checkFileName, finalFileName, normalizeUploadPath, numberedFileName, sanitizePartFileName } from "./upload-input.js";
 
 export interface FileServiceOptions {
   store: FileStore;
@@ -47,6 +48,8 @@ export const DOWNLOAD_LINK_TTL_SEC = 20 * 60;
 /** bytes needed to tell PNG, JPEG and WebP apart (sniff.ts). */
 const SNIFF_BYTES = 12;
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** numbered names tried for a taken part name before a random number is used. */
+const FREE_NAME_TRIES = 50;
 
 /**
  * Uploads, results, and the `/files/...` URLs that serve them. Bytes go to the FileStore; a
@@ -73,6 +76,8 @@ export class FileService {
     account: Account;
     uploadPath?: unknown;
     fileName?: unknown;
+    /** the multipart part's own file name, used (sanitised) when `fileName` is absent. */
+    partFileName?: string | null;
     body: Readable | Buffer;
     size?: number;
   }): Promise<UploadResult> {
@@ -89,7 +94,11 @@ export class FileService {
       throw err;
     }
     const { format, body } = await this.sniffAndCap(input.body);
-    const fileName = finalFileName(requestedName, format);
+    const partName = requestedName === null ? sanitizePartFileName(input.partFileName) : null;
+    let fileName = finalFileName(requestedName ?? partName, format);
+    // An explicit fileName replaces the file at its URL (docs/kie-contract.md §10.1); a part's
+    // own name must not silently replace another upload of the same name.
+    if (partName !== null) fileName = await this.freeUploadName(account, uploadPath, fileName);
     const filePath = `${uploadPath}/${fileName}`;
     const mimeType = MIME_OF[format];
     const storageKey = `u/${account.id}/${filePath}`;
@@ -210,6 +219,16 @@ export class FileService {
     const object = await this.opts.store.get(rec.storageKey);
     if (!object) return { kind: "not_found" };
     return { kind: "ok", object, record: rec, attachment };
+  }
+
+  /** `name`, or `name-2`, `name-3`… when a live upload already holds it in that folder. */
+  private async freeUploadName(account: Account, uploadPath: string, name: string): Promise<string> {
+    for (let n = 1; n <= FREE_NAME_TRIES; n++) {
+      const candidate = n === 1 ? name : numberedFileName(name, n);
+      const rec = await this.opts.records.getFileByUrlPath(`/files/u/${account.token}/${uploadPath}/${candidate}`);
+      if (!rec || !this.isLive(rec)) return candidate;
+    }
+    return numberedFileName(name, randomInt(FREE_NAME_TRIES + 1, 1_000_000));
   }
 
   private isLive(rec: FileRecord): boolean {

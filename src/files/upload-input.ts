@@ -61,6 +61,38 @@ export function finalFileName(checked: string | null, format: SniffedFormat): st
   return named;
 }
 
+/**
+ * The name a multipart `file` part carries (`filename=` in its Content-Disposition), made safe for
+ * peel's URLs, for uploads without a `fileName` field (kie keeps the original name too):
+ * only its last path segment (`C:\\fakepath\\a.png`, `dir/a.png` → `a.png`), accents dropped
+ * (`café` → `cafe`), every run of other characters one `_`, no leading dots, no `..`, at most 255
+ * characters with the extension kept. null when nothing usable is left.
+ */
+export function sanitizePartFileName(raw: unknown): string | null {
+  if (typeof raw !== "string") return null;
+  const base = (raw.split(/[\\/]/).pop() ?? "")
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .replace(/[^A-Za-z0-9._-]+/g, "_");
+  const ext = /\.[A-Za-z0-9]{1,10}$/.exec(base)?.[0] ?? "";
+  const stem = base
+    .slice(0, base.length - ext.length)
+    .replace(/\.{2,}/g, ".")
+    .replace(/^[._-]+|[._-]+$/g, "")
+    .slice(0, MAX_SEGMENT - ext.length)
+    .replace(/[._-]+$/, "");
+  // a name made only of replaced characters (`日本.png`) or a bare dot file says nothing
+  return /[A-Za-z0-9]/.test(stem) ? stem + ext : null;
+}
+
+/** `photo.png` → `photo-2.png`: the n-th alternative for a name already taken in its folder. */
+export function numberedFileName(name: string, n: number): string {
+  const dot = hasExtension(name) ? name.lastIndexOf(".") : name.length;
+  const suffix = `-${n}`;
+  const stem = name.slice(0, Math.min(dot, MAX_SEGMENT - suffix.length - (name.length - dot)));
+  return `${stem}${suffix}${name.slice(dot)}`;
+}
+
 /** `a.png`, `x.tar.gz` yes; `README`, `.env` (a dot file), `name.` no. */
 function hasExtension(name: string): boolean {
   return /.\.[A-Za-z0-9]{1,10}$/.test(name);

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UploadError } from "../../src/errors.js";
-import { checkFileName, decodeBase64Upload, finalFileName, normalizeUploadPath } from "../../src/files/upload-input.js";
+import {
+  checkFileName,
+  decodeBase64Upload,
+  finalFileName,
+  normalizeUploadPath,
+  numberedFileName,
+  sanitizePartFileName,
+} from "../../src/files/upload-input.js";
 
 const is = (msg: string) => (err: unknown) => err instanceof UploadError && err.message === msg;
 const BAD_PATH = is("Invalid uploadPath");
@@ -92,4 +99,41 @@ test("base64: missing vs malformed", () => {
   ]) {
     assert.throws(() => decodeBase64Upload(v), BAD_B64, JSON.stringify(v));
   }
+});
+
+test("sanitizePartFileName: a multipart part's own name made safe, or null when nothing is left", () => {
+  const cases: Array<[unknown, string | null]> = [
+    ["image_1700000000_abc.png", "image_1700000000_abc.png"],
+    ["my photo (1).png", "my_photo_1.png"],
+    ["C:\\fakepath\\café.JPG", "cafe.JPG"],
+    ["../../etc/passwd", "passwd"],
+    ["a..b.png", "a.b.png"],
+    ["résumé final!!.jpeg", "resume_final.jpeg"],
+    ["scan", "scan"],
+    [".env", null],
+    ["..png", null],
+    ["日本.png", null],
+    ["-_-.png", null],
+    ["", null],
+    [undefined, null],
+    [42, null],
+  ];
+  for (const [raw, want] of cases) {
+    const got = sanitizePartFileName(raw);
+    assert.equal(got, want, JSON.stringify(raw));
+    // whatever comes out passes the same check as a client's fileName
+    if (got !== null) assert.equal(checkFileName(got), got);
+  }
+  const long = sanitizePartFileName(`${"x".repeat(300)}.png`)!;
+  assert.equal(long.length, 255);
+  assert.ok(long.endsWith(".png"));
+});
+
+test("numberedFileName: a suffix before the extension, within 255 characters", () => {
+  assert.equal(numberedFileName("photo.png", 2), "photo-2.png");
+  assert.equal(numberedFileName("README", 3), "README-3");
+  assert.equal(numberedFileName("a.tar.gz", 2), "a.tar-2.gz");
+  const long = numberedFileName(`${"a".repeat(251)}.png`, 12);
+  assert.equal(long.length, 255);
+  assert.ok(long.endsWith("-12.png"));
 });

@@ -139,7 +139,7 @@ const ROWS: Array<[string, unknown, string]> = [
   ['resolution ""', withInput({ resolution: "" }), "resolution is not within the range of allowed options"],
   // 13
   ["output_format PNG", withInput({ output_format: "PNG" }), "output_format is not within the range of allowed options"],
-  ["output_format jpeg", withInput({ output_format: "jpeg" }), "output_format is not within the range of allowed options"],
+  ["output_format JPEG", withInput({ output_format: "JPEG" }), "output_format is not within the range of allowed options"],
   ["output_format webp", withInput({ output_format: "webp" }), "output_format is not within the range of allowed options"],
   ["output_format a number", withInput({ output_format: 1 }), "output_format is not within the range of allowed options"],
 ];

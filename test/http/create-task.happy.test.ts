@@ -112,7 +112,7 @@ describe("enums are exact and every allowed value works (§4.1, §14.3)", () => 
       assert.equal(t.price, r === "4K" ? 24 : 18);
     });
   }
-  test("output_format png and jpg", async () => {
+  test("output_format png and jpg, and jpeg as jpg (param keeps what was sent)", async () => {
     assert.equal(
       (await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "png" } }))).input.outputFormat,
       "png",
@@ -121,6 +121,12 @@ describe("enums are exact and every allowed value works (§4.1, §14.3)", () => 
       (await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "jpg" } }))).input.outputFormat,
       "jpeg",
     );
+    const jpeg = await stored(await create({ model: "nano-banana-pro", input: { prompt: "p", output_format: "jpeg" } }));
+    assert.equal(jpeg.input.outputFormat, "jpeg");
+    assert.equal(JSON.parse(jpeg.param).input.output_format, "jpeg");
+    // and the older models' `jpeg` takes `jpg` too
+    const flash = await stored(await create({ model: "google/nano-banana", input: { prompt: "p", output_format: "jpg" } }));
+    assert.equal(flash.input.outputFormat, "jpeg");
   });
 });
 

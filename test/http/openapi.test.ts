@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { MODELS } from "../../src/domain/models.js";
+import { acceptedFormats, MODELS } from "../../src/domain/models.js";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
 
 /**
@@ -99,8 +99,13 @@ describe("createTask body schema = ModelSpec", () => {
       assert.equal(input.properties.prompt.maxLength, spec.promptMax);
       assert.deepEqual(enumOf(input.properties[spec.ratioField]), [...spec.ratios]);
       assert.equal(input.properties[spec.ratioField].default, spec.ratioDefault);
-      assert.deepEqual(enumOf(input.properties.output_format), [...spec.formats]);
-      assert.equal(input.properties.output_format.default, spec.formatDefault);
+      if (spec.formats.length > 0) {
+        assert.deepEqual(enumOf(input.properties.output_format), [...acceptedFormats(spec)]);
+        for (const f of spec.formats) assert.ok(acceptedFormats(spec).includes(f));
+        assert.equal(input.properties.output_format.default, spec.formatDefault);
+      } else {
+        assert.equal(input.properties.output_format, undefined, "a model without output_format shows none");
+      }
       if (spec.resolutions) {
         assert.deepEqual(enumOf(input.properties.resolution), [...spec.resolutions]);
         assert.equal(input.properties.resolution.default, spec.resolutionDefault);
@@ -127,10 +132,20 @@ describe("createTask body schema = ModelSpec", () => {
       "auto",
     ]);
     assert.deepEqual(enumOf(input.resolution), ["1K", "2K", "4K"]);
-    assert.deepEqual(enumOf(input.output_format), ["png", "jpg"]);
+    assert.deepEqual(enumOf(input.output_format), ["png", "jpg", "jpeg"]);
     assert.equal(input.image_input.maxItems, 8);
     assert.equal(input.prompt.maxLength, 10_000);
     // written as a flat enum (a drop-down in Swagger UI), not an anyOf of one-value enums
     assert.ok(Array.isArray(input.aspect_ratio.enum));
   });
+});
+
+test("nano-banana-2-lite is documented: image_urls ≤ 10, the 15 ratios (auto default), resolution 1K only, no output_format", () => {
+  const input = bodySchemaFor("nano-banana-2-lite").properties.input.properties;
+  assert.equal(input.image_urls.maxItems, 10);
+  assert.equal(enumOf(input.aspect_ratio).length, 15);
+  assert.equal(input.aspect_ratio.default, "auto");
+  assert.deepEqual(enumOf(input.resolution), ["1K"]);
+  assert.equal(input.output_format, undefined);
+  assert.equal(input.google_search, undefined);
 });

@@ -221,8 +221,34 @@ export function runUploadSuite(backend: "local" | "s3"): void {
         assert.equal(sha(got.bytes), sha(fx.png));
       });
 
-      test("multipart without uploadPath or fileName → uploads/<16 hex>.<detected ext>", async () => {
-        const res = await main.form([["file", { bytes: fx.jpeg, filename: "photo.jpeg", type: "image/jpeg" }]]);
+      test("multipart without fileName keeps the part's own name, sanitised; a taken name gets a suffix", async () => {
+        const res = await main.form([["file", { bytes: fx.jpeg, filename: "image_1700000000_abc.jpeg", type: "image/jpeg" }]]);
+        okUpload(main, res, "uploads/image_1700000000_abc.jpeg", fx.jpeg, "image/jpeg");
+        assert.equal(res.json.data.fileName, "image_1700000000_abc.jpeg");
+        // the same part name again: the first file keeps its URL, the second gets `-2`, then `-3`
+        const again = await main.form([["file", { bytes: fx.png, filename: "image_1700000000_abc.jpeg" }]]);
+        okUpload(main, again, "uploads/image_1700000000_abc-2.jpeg", fx.png, "image/png");
+        const third = await main.form([["file", { bytes: fx.webp, filename: "image_1700000000_abc.jpeg" }]]);
+        okUpload(main, third, "uploads/image_1700000000_abc-3.jpeg", fx.webp, "image/webp");
+        assert.equal(sha((await getBytes(res.json.data.downloadUrl)).bytes), sha(fx.jpeg));
+        // an explicit fileName still replaces the file at its URL (docs/kie-contract.md §10.1)
+        const replaced = await main.form([
+          ["fileName", "image_1700000000_abc.jpeg"],
+          ["file", { bytes: fx.png, filename: "whatever.png" }],
+        ]);
+        okUpload(main, replaced, "uploads/image_1700000000_abc.jpeg", fx.png, "image/png");
+        // unsafe characters and folders are cleaned; an extension-less name gets the detected one
+        const messy = await main.form([
+          ["uploadPath", "names"],
+          ["file", { bytes: fx.png, filename: "C:\\fakepath\\My Photo (1).png" }],
+        ]);
+        okUpload(main, messy, "names/My_Photo_1.png", fx.png, "image/png");
+        const bare = await main.form([["uploadPath", "names"], ["file", { bytes: fx.webp, filename: "scan" }]]);
+        okUpload(main, bare, "names/scan.webp", fx.webp, "image/webp");
+      });
+
+      test("multipart whose part has no usable name → uploads/<16 hex>.<detected ext>", async () => {
+        const res = await main.form([["file", { bytes: fx.jpeg, filename: "日本.jpeg", type: "image/jpeg" }]]);
         assert.match(res.json?.data?.filePath ?? "", /^uploads\/[0-9a-f]{16}\.jpg$/, res.text);
         okUpload(main, res, res.json.data.filePath, fx.jpeg, "image/jpeg");
       });

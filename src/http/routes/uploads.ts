@@ -97,6 +97,7 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
           account: principalOf(req).account,
           uploadPath: form.fields.uploadPath,
           fileName: form.fields.fileName,
+          partFileName: form.partFileName,
           body: createReadStream(form.filePath),
           // known length: S3 takes it as one streamed PutObject, no 5 MiB part buffers per upload
           size: (await stat(form.filePath)).size,
@@ -240,11 +241,12 @@ const MAX_TEXT_PARTS = 32;
 async function readMultipart(
   req: FastifyRequest,
   maxBytes: number,
-): Promise<{ filePath: string | null; fields: Record<string, string>; cleanup: () => Promise<void> }> {
+): Promise<{ filePath: string | null; partFileName: string | null; fields: Record<string, string>; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "peel-upload-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const fields: Record<string, string> = {};
   let filePath: string | null = null;
+  let partFileName: string | null = null;
   try {
     // files > 1: a client that adds another file part (or sends `file` twice) gets its first
     // `file` stored and the rest drained, not "File size exceeds the limit" from busboy's count.
@@ -257,6 +259,7 @@ async function readMultipart(
           continue;
         }
         filePath = path.join(dir, "file");
+        partFileName = part.filename || null;
         await pipeline(part.file, createWriteStream(filePath));
         if (part.file.truncated) throw new UploadError("too_large");
       } else if (typeof part.value === "string") {
@@ -267,5 +270,5 @@ async function readMultipart(
     await cleanup();
     throw err;
   }
-  return { filePath, fields, cleanup };
+  return { filePath, partFileName, fields, cleanup };
 }
