@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
+import { configWarnings } from "./config-warnings.js";
 import { buildApp } from "./http/app.js";
 import { createRuntime, type Runtime } from "./runtime.js";
 
@@ -26,6 +27,7 @@ export async function serve(
     },
     `peel listening on ${config.host}:${(app.server.address() as { port: number }).port} — engine: ${runtime.engine.name}${runtime.engine.name === "sandbox" ? " (no Google key configured: images are sandbox placeholders)" : ""}`,
   );
+  for (const warning of configWarnings(config)) logger.warn({ event: "config:warning" }, warning);
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
