@@ -23,6 +23,10 @@ const USAGE = `usage: peel <command>
   accounts list
   accounts create --name NAME [--credits N] [--unmetered] [--max-running N]
   accounts show ID
+  accounts callback-policy ID [--allow LIST] [--deny LIST] [--clear]
+                                          the account's own callback destination rules (comma lists of
+                                          hosts, *.suffix, CIDRs; checked before PEEL_CALLBACK_ALLOW/DENY);
+                                          without options, shows them
 
   credits grant ACCOUNT AMOUNT [--note TEXT]
   credits show ACCOUNT
@@ -34,7 +38,7 @@ const USAGE = `usage: peel <command>
 
   webhooks rotate-secret ACCOUNT [--overlap-hours H]
   webhooks hmac-key ACCOUNT [--key KEY | --clear]
-  deliveries list [--task ID] [--account ID] [--state pending|delivered|failed|stopped] [--since TIME]
+  deliveries list [--task ID] [--account ID] [--state pending|delivered|failed|stopped|skipped] [--since TIME]
   deliveries show ID
   deliveries replay ID
   deliveries replay-failed --since TIME [--account ID]
@@ -102,6 +106,8 @@ async function main(argv: string[]): Promise<void> {
       url: { type: "string" },
       key: { type: "string" },
       clear: { type: "boolean" },
+      allow: { type: "string" },
+      deny: { type: "string" },
       "overlap-hours": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -174,6 +180,19 @@ async function main(argv: string[]): Promise<void> {
         );
       case "accounts show":
         return print(await admin.call("GET", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "an account id"))}`));
+      case "accounts callback-policy": {
+        const id = encodeURIComponent(need(arg1, "an account id"));
+        if (!o.clear && o.allow === undefined && o.deny === undefined) {
+          const a = (await admin.call("GET", `/admin/v1/accounts/${id}`)) as { callbackPolicy: unknown };
+          return print(a.callbackPolicy);
+        }
+        const list = (v: string | undefined) => (o.clear || v === undefined ? [] : v.split(",").map((s) => s.trim()).filter(Boolean));
+        const a = (await admin.call("PUT", `/admin/v1/accounts/${id}/callback-policy`, {
+          allow: list(o.allow),
+          deny: list(o.deny),
+        })) as { callbackPolicy: unknown };
+        return print(a.callbackPolicy);
+      }
       case "credits grant": {
         const amount = Number(need(arg2, "ACCOUNT AMOUNT"));
         if (!Number.isFinite(amount)) fail(`peel: AMOUNT must be a number`);

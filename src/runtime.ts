@@ -26,6 +26,7 @@ import { SettledRecordCache } from "./services/settled-records.js";
 import { SwitchCache } from "./services/switches.js";
 import { openStore } from "./store/open-store.js";
 import type { Store } from "./store/store.js";
+import { CallbackPolicy } from "./webhooks/callback-policy.js";
 import { DeliveryDispatcher } from "./webhooks/dispatcher.js";
 import { newId } from "./ids.js";
 import { PEEL_VERSION } from "./version.js";
@@ -144,6 +145,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     clock,
   });
   const policy = new AddressPolicy(config.outbound.allow);
+  const callbackPolicy = new CallbackPolicy(config.callbacks, logger.child({ component: "callbacks" }));
   // Large image_input downloads are spilled here while they are re-encoded (inputs/load-inputs.ts).
   // Under the data directory rather than os.tmpdir(), which is often a RAM-backed tmpfs in containers.
   const inputTmpDir = path.join(config.dataDir, "tmp");
@@ -195,6 +197,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         maxAttempts: config.gemini.attempts,
         backoff: { ...DEFAULT_BACKOFF, baseMs: opts.retryBaseMs ?? DEFAULT_BACKOFF.baseMs },
         unmeteredBalance: config.billing.unmeteredBalance,
+        callbackPolicy,
         onSettled: notifyDispatcher,
       })
     : null;
@@ -208,6 +211,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         intervalMs: opts.sweepIntervalMs ?? 1000,
         fileSweepIntervalMs: config.files.sweepIntervalMs,
         unmeteredBalance: config.billing.unmeteredBalance,
+        callbackPolicy,
         onSettled: notifyDispatcher,
       })
     : null;
@@ -227,6 +231,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     settledRecords: new SettledRecordCache(),
     files,
     policy,
+    callbackPolicy,
     logger,
     engineName: engine.name,
     dispatcher,

@@ -1,9 +1,10 @@
 import type { Config } from "../config.js";
-import type { Account, ApiKey, KeyLimits, LedgerEntry } from "../domain/types.js";
+import type { Account, ApiKey, CallbackPolicy, KeyLimits, LedgerEntry } from "../domain/types.js";
 import { generateApiKey } from "../services/api-keys.js";
 import { FEATURES } from "../services/switches.js";
 import { modelSpec } from "../domain/models.js";
 import type { Store } from "../store/store.js";
+import { hostPatternProblems } from "../webhooks/callback-policy.js";
 import { randomBytes } from "node:crypto";
 
 /**
@@ -131,6 +132,30 @@ export class AdminOps {
     await this.store.setWebhookHmacKey(accountId, key);
     return key;
   }
+
+  /**
+   * Sets the account's own callback destination rules (docs/webhooks.md): its allow list, then its
+   * deny list, are checked before PEEL_CALLBACK_ALLOW / PEEL_CALLBACK_DENY. Two empty lists clear it.
+   */
+  async setCallbackPolicy(accountId: string, input: { allow?: unknown; deny?: unknown }): Promise<Account> {
+    const policy = checkCallbackPolicy(input);
+    const a = await this.store.updateAccount(accountId, { callbackPolicy: policy });
+    if (!a) throw new AdminError(404, "account_not_found", `no account ${accountId}`);
+    return a;
+  }
+}
+
+function checkCallbackPolicy(input: { allow?: unknown; deny?: unknown }): CallbackPolicy | null {
+  const list = (v: unknown, name: string): string[] => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new AdminError(400, "invalid_callback_policy", `${name} must be a list of host patterns`);
+    const problems = hostPatternProblems(v, name);
+    if (problems.length) throw new AdminError(400, "invalid_callback_policy", problems.join("; "));
+    return [...new Set((v as string[]).map((p) => p.trim()))];
+  };
+  const allow = list(input.allow, "allow");
+  const deny = list(input.deny, "deny");
+  return allow.length || deny.length ? { allow, deny } : null;
 }
 
 function checkLimits(l: KeyLimits): KeyLimits {

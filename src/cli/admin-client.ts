@@ -86,6 +86,8 @@ export class DirectAdminClient implements AdminClient {
         return {
           hmacKey: await this.ops.setHmacKey(seg[1], body.hmacKey === undefined ? "generate" : (body.hmacKey as string | null)),
         };
+      case "PUT accounts/:/callback-policy":
+        return this.ops.setCallbackPolicy(seg[1], { allow: body.allow, deny: body.deny });
       case "GET switches":
         return s.getSwitches();
       case "PUT maintenance":

@@ -8,6 +8,7 @@ import type { Authenticator } from "../services/api-keys.js";
 import type { SettledRecordCache } from "../services/settled-records.js";
 import type { SwitchCache } from "../services/switches.js";
 import type { Store } from "../store/store.js";
+import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import type { DeliveryDispatcher } from "../webhooks/dispatcher.js";
 
 /** Everything the HTTP layer needs, built once by the runtime (runtime.ts) or by a test. */
@@ -20,6 +21,8 @@ export interface AppContext {
   switches: SwitchCache;
   files: FileService;
   policy: AddressPolicy;
+  /** where callbacks may go; a cancel settles a task too. */
+  callbackPolicy: CallbackPolicy;
   logger: Logger;
   /** name of the engine the workers run, for /healthz. */
   engineName: string;

@@ -5,6 +5,7 @@ import type { FileRecordStore, Store } from "../store/store.js";
 import type { FileStore } from "../files/file-store.js";
 import { sweepExpiredFiles } from "../files/sweeper.js";
 import { callbackOnSettle } from "../services/settlement.js";
+import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import { Waker } from "./backoff.js";
 
 /**
@@ -26,6 +27,7 @@ export class Sweeper {
       intervalMs: number;
       fileSweepIntervalMs: number;
       unmeteredBalance: number;
+      callbackPolicy: CallbackPolicy;
       onSettled?: () => void;
     },
   ) {}
@@ -61,7 +63,7 @@ export class Sweeper {
       const r = FAIL_REASONS.timed_out;
       const settled = await store.failTask(
         { taskId: task.id, workerId: null, now, failCode: r.failCode, failMsg: r.failMsg },
-        callbackOnSettle({ account, unmeteredBalance: this.o.unmeteredBalance, now }),
+        callbackOnSettle({ account, unmeteredBalance: this.o.unmeteredBalance, now, policy: this.o.callbackPolicy }),
       );
       if (settled) failed++;
     }

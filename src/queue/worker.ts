@@ -7,6 +7,7 @@ import type { FileService } from "../files/file-service.js";
 import { newId } from "../ids.js";
 import { callbackOnSettle } from "../services/settlement.js";
 import type { Store } from "../store/store.js";
+import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import { retryPlan, Waker, type BackoffOptions } from "./backoff.js";
 
 /**
@@ -32,6 +33,8 @@ export interface WorkerOptions {
   maxAttempts: number;
   backoff: BackoffOptions;
   unmeteredBalance: number;
+  /** where callbacks may go (PEEL_CALLBACK_ALLOW/DENY and the account's rules). */
+  callbackPolicy: CallbackPolicy;
   /** called after a task settles (wakes the callback dispatcher). */
   onSettled?: () => void;
   random?: () => number;
@@ -274,6 +277,6 @@ export class TaskWorker {
 
   private async settlementHook(task: TaskRecord, now: number) {
     const account = await this.o.store.getAccount(task.accountId);
-    return callbackOnSettle({ account, unmeteredBalance: this.o.unmeteredBalance, now });
+    return callbackOnSettle({ account, unmeteredBalance: this.o.unmeteredBalance, now, policy: this.o.callbackPolicy });
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { priceOf } from "../config.js";
+import { priceOf } from "../domain/prices.js";
 import { toRecordInfo, type RecordInfo } from "../domain/record.js";
 import { validateCreateTask } from "../domain/validation.js";
 import { KieError, validationError } from "../errors.js";
@@ -139,7 +139,12 @@ export async function cancelTask(ctx: AppContext, principal: Principal, taskId: 
     taskId,
     principal.account.id,
     now,
-    callbackOnSettle({ account: principal.account, unmeteredBalance: ctx.config.billing.unmeteredBalance, now }),
+    callbackOnSettle({
+      account: principal.account,
+      unmeteredBalance: ctx.config.billing.unmeteredBalance,
+      now,
+      policy: ctx.callbackPolicy,
+    }),
   );
   if (res.kind === "not_found") throw new KieError("record_not_found");
   if (res.kind === "canceled") ctx.dispatcher?.notify();

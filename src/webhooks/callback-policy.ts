@@ -119,16 +119,32 @@ function firstMatch(patterns: Pattern[], host: string, ip: ipaddr.IPv4 | ipaddr.
   return patterns.find((p) => matches(p, host, ip));
 }
 
-export type CallbackDecision = { send: true } | { send: false; reason: string };
+export type CallbackDecision = { send: true } | { send: false; host: string; reason: string };
+
+/** Pino-compatible subset, for the one line a skipped callback gets. */
+export interface PolicyLogger {
+  info(obj: object, msg: string): void;
+}
 
 export class CallbackPolicy {
   private readonly allow: Pattern[];
   private readonly deny: Pattern[];
 
-  /** @param operator PEEL_CALLBACK_ALLOW / PEEL_CALLBACK_DENY, already checked by the config. */
-  constructor(operator: HostRules) {
+  /**
+   * @param operator PEEL_CALLBACK_ALLOW / PEEL_CALLBACK_DENY, already checked by the config.
+   * @param logger where `skipped` says so (info level).
+   */
+  constructor(
+    operator: HostRules,
+    private readonly logger?: PolicyLogger,
+  ) {
     this.allow = compile(operator.allow);
     this.deny = compile(operator.deny);
+  }
+
+  /** The one log line of a callback recorded as skipped: the host and why, never the full URL. */
+  skipped(d: { taskId: string | null; deliveryId: string; host: string; reason: string }): void {
+    this.logger?.info({ event: "callback:skipped", taskId: d.taskId, deliveryId: d.deliveryId, host: d.host }, `callback not sent: ${d.reason}`);
   }
 
   /** Whether a callback to `url` is sent, given the owning account's own rules (or null). */
@@ -145,11 +161,11 @@ export class CallbackPolicy {
       if (firstMatch(compile(account.allow), host, ip)) return { send: true };
       const denied = firstMatch(compile(account.deny), host, ip);
       if (denied)
-        return { send: false, reason: `callback host ${host} is denied by the account's callback policy (${denied.text})` };
+        return { send: false, host, reason: `callback host ${host} is denied by the account's callback policy (${denied.text})` };
     }
     if (firstMatch(this.allow, host, ip)) return { send: true };
     const denied = firstMatch(this.deny, host, ip);
-    if (denied) return { send: false, reason: `callback host ${host} is denied by PEEL_CALLBACK_DENY (${denied.text})` };
+    if (denied) return { send: false, host, reason: `callback host ${host} is denied by PEEL_CALLBACK_DENY (${denied.text})` };
     return { send: true };
   }
 }

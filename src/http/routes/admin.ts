@@ -169,6 +169,16 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
     }),
   );
 
+  // callback destination policy of one account (docs/webhooks.md)
+  app.put(
+    "/admin/v1/accounts/:id/callback-policy",
+    opts,
+    wrap(async (req) => {
+      const b = body(req);
+      return { data: await ops.setCallbackPolicy(param(req, "id"), { allow: b.allow, deny: b.deny }) };
+    }),
+  );
+
   // switches
   app.get(
     "/admin/v1/switches",
