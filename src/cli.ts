@@ -186,7 +186,13 @@ async function main(argv: string[]): Promise<void> {
           const a = (await admin.call("GET", `/admin/v1/accounts/${id}`)) as { callbackPolicy: unknown };
           return print(a.callbackPolicy);
         }
-        const list = (v: string | undefined) => (o.clear || v === undefined ? [] : v.split(",").map((s) => s.trim()).filter(Boolean));
+        const list = (v: string | undefined) =>
+          o.clear || v === undefined
+            ? []
+            : v
+                .split(",")
+                .map((s) => s.trim())
+                .filter(Boolean);
         const a = (await admin.call("PUT", `/admin/v1/accounts/${id}/callback-policy`, {
           allow: list(o.allow),
           deny: list(o.deny),

@@ -31,7 +31,10 @@ export function configWarnings(config: Readonly<Config>): string[] {
 
 /** `localhost`, `*.localhost`, 127.0.0.0/8 and ::1 (also as an IPv4-mapped address). */
 export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+  const host = hostname
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1")
+    .replace(/\.$/, "");
   if (host === "localhost" || host.endsWith(".localhost")) return true;
   return isIP(host) !== 0 && ipaddr.process(host).range() === "loopback";
 }

@@ -14,6 +14,7 @@ export async function serve(
   const runtime = await createRuntime(config);
   const app = await buildApp(runtime.ctx);
   const { logger } = runtime;
+  for (const warning of configWarnings(config)) logger.warn({ event: "config:warning" }, warning);
   await app.listen({ port: config.port, host: config.host });
   runtime.startBackground();
   logger.info(
@@ -27,7 +28,6 @@ export async function serve(
     },
     `peel listening on ${config.host}:${(app.server.address() as { port: number }).port} — engine: ${runtime.engine.name}${runtime.engine.name === "sandbox" ? " (no Google key configured: images are sandbox placeholders)" : ""}`,
   );
-  for (const warning of configWarnings(config)) logger.warn({ event: "config:warning" }, warning);
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {

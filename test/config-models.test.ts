@@ -29,12 +29,14 @@ test("default prices are kie's: nano-banana-2 8/12/18, lite 4, pro 18/18/24, the
 
 test("every model peel serves has a default price at every resolution it accepts", () => {
   assert.deepEqual(priceTableProblems(DEFAULT_PRICES), []);
-  for (const m of MODELS) for (const r of m.resolutions ?? [null]) assert.ok(priceOf(DEFAULT_PRICES, m.id, r) > 0, `${m.id} ${r}`);
+  for (const m of MODELS)
+    for (const r of m.resolutions ?? [null]) assert.ok(priceOf(DEFAULT_PRICES, m.id, r) > 0, `${m.id} ${r}`);
 });
 
 test("PEEL_PRICES overrides single entries and keeps the rest", () => {
-  const { prices } = loadConfig({ PEEL_PRICES: JSON.stringify({ "nano-banana-2": { "4K": 30 }, "google/nano-banana": { "*": 0 } }) })
-    .billing;
+  const { prices } = loadConfig({
+    PEEL_PRICES: JSON.stringify({ "nano-banana-2": { "4K": 30 }, "google/nano-banana": { "*": 0 } }),
+  }).billing;
   assert.deepEqual(prices["nano-banana-2"], { "1K": 8, "2K": 12, "4K": 30 });
   assert.equal(priceOf(prices, "google/nano-banana", null), 0);
   assert.equal(priceOf(prices, "nano-banana-2-lite", "1K"), 4);
@@ -68,7 +70,10 @@ test("Google models: the retired gemini-2.5-flash-image is replaced, lite has it
   });
   const over = loadConfig({ PEEL_GOOGLE_MODELS: JSON.stringify({ "nano-banana-2-lite": "gemini-3.2-flash-lite-image" }) });
   assert.equal(over.gemini.models["nano-banana-2-lite"], "gemini-3.2-flash-lite-image");
-  assert.match(problemsOf({ PEEL_GOOGLE_MODELS: '{"nano-banana-3":"x"}' }).join(), /nano-banana-3 is not a kie model peel serves/);
+  assert.match(
+    problemsOf({ PEEL_GOOGLE_MODELS: '{"nano-banana-3":"x"}' }).join(),
+    /nano-banana-3 is not a kie model peel serves/,
+  );
 });
 
 test("callback policy lists: default deny *.kie.ai, `none` empties a list, bad entries are listed", () => {
@@ -96,8 +101,14 @@ test("start-up warnings: a retired Google id names its replacement and date; pub
     }),
   );
   assert.equal(w.length, 3, w.join("\n"));
-  assert.match(w[0], /nano-banana-pro is set to call gemini-3-pro-image-preview .* retired on 2026-06-25.*use gemini-3-pro-image /);
-  assert.match(w[1], /google\/nano-banana is set to call models\/gemini-2.5-flash-image .* 2026-10-02.*use gemini-3.1-flash-image/);
+  assert.match(
+    w[0],
+    /nano-banana-pro is set to call gemini-3-pro-image-preview .* retired on 2026-06-25.*use gemini-3-pro-image /,
+  );
+  assert.match(
+    w[1],
+    /google\/nano-banana is set to call models\/gemini-2.5-flash-image .* 2026-10-02.*use gemini-3.1-flash-image/,
+  );
   assert.match(w[2], /PEEL_PUBLIC_URL=http:\/\/peel.example.com:8080 is plain http.*docs\/deploy.md/);
   for (const h of ["localhost", "app.localhost", "127.0.0.1", "127.9.9.9", "[::1]"]) assert.ok(isLoopbackHost(h), h);
   for (const h of ["peel.example.com", "10.0.0.1", "0.0.0.0", "192.168.1.2"]) assert.ok(!isLoopbackHost(h), h);

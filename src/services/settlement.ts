@@ -33,7 +33,8 @@ export function callbackOnSettle(opts: {
     const decision = opts.policy.decide(task.callbackUrl, opts.account?.callbackPolicy ?? null);
     if (!decision.send) {
       delivery.skipReason = decision.reason;
-      if (!logged) opts.policy.skipped({ taskId: task.id, deliveryId: delivery.id, host: decision.host, reason: decision.reason });
+      if (!logged)
+        opts.policy.skipped({ taskId: task.id, deliveryId: delivery.id, host: decision.host, reason: decision.reason });
       logged = true;
     }
     return delivery;

@@ -144,7 +144,10 @@ export class CallbackPolicy {
 
   /** The one log line of a callback recorded as skipped: the host and why, never the full URL. */
   skipped(d: { taskId: string | null; deliveryId: string; host: string; reason: string }): void {
-    this.logger?.info({ event: "callback:skipped", taskId: d.taskId, deliveryId: d.deliveryId, host: d.host }, `callback not sent: ${d.reason}`);
+    this.logger?.info(
+      { event: "callback:skipped", taskId: d.taskId, deliveryId: d.deliveryId, host: d.host },
+      `callback not sent: ${d.reason}`,
+    );
   }
 
   /** Whether a callback to `url` is sent, given the owning account's own rules (or null). */

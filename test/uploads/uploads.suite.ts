@@ -243,7 +243,10 @@ export function runUploadSuite(backend: "local" | "s3"): void {
           ["file", { bytes: fx.png, filename: "C:\\fakepath\\My Photo (1).png" }],
         ]);
         okUpload(main, messy, "names/My_Photo_1.png", fx.png, "image/png");
-        const bare = await main.form([["uploadPath", "names"], ["file", { bytes: fx.webp, filename: "scan" }]]);
+        const bare = await main.form([
+          ["uploadPath", "names"],
+          ["file", { bytes: fx.webp, filename: "scan" }],
+        ]);
         okUpload(main, bare, "names/scan.webp", fx.webp, "image/webp");
       });
 

@@ -241,7 +241,12 @@ const MAX_TEXT_PARTS = 32;
 async function readMultipart(
   req: FastifyRequest,
   maxBytes: number,
-): Promise<{ filePath: string | null; partFileName: string | null; fields: Record<string, string>; cleanup: () => Promise<void> }> {
+): Promise<{
+  filePath: string | null;
+  partFileName: string | null;
+  fields: Record<string, string>;
+  cleanup: () => Promise<void>;
+}> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "peel-upload-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const fields: Record<string, string> = {};
