@@ -46,7 +46,11 @@ function inputSchema(m: ModelSpec): TSchema {
     const description = `kie documents ${m.formats.map((f) => `\`${f}\``).join(", ")}${jpeg}`;
     props.output_format = Type.Optional(StringEnum(formats, { default: m.formatDefault, description }));
   }
-  if (m.hasGoogleSearch) props.google_search = Type.Optional(Type.Boolean({ default: false }));
+  if (m.hasGoogleSearch) {
+    props.google_search = Type.Optional(
+      Type.Boolean({ default: false, description: "ground the image on Google Search (sent to Google as its search tool)" }),
+    );
+  }
   return Type.Object(props, { additionalProperties: true });
 }
 

@@ -208,3 +208,16 @@ test("prompt text is escaped for SVG and wrapped within its columns", () => {
   // wide (CJK) characters count two columns each
   assert.deepEqual(wrapText("日本語のテキスト", 6, 5).lines, ["日本語", "のテキ", "スト"]);
 });
+
+test("nano-banana-2-lite draws nano-banana-2's 1K size, its extreme ratios included", async () => {
+  for (const [ratio, size] of [
+    ["1:1", [1024, 1024]],
+    ["8:1", [2896, 368]],
+  ] as const) {
+    const out = await new SandboxEngine().generate(
+      request({ model: "nano-banana-2-lite", aspectRatio: ratio, resolution: "1K", outputFormat: "jpeg" }),
+      live(),
+    );
+    assert.deepEqual(await decoded(out.bytes), { format: "jpeg", width: size[0], height: size[1] });
+  }
+});
