@@ -1,4 +1,5 @@
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { modelSpec } from "./domain/models.js";
 import { DEFAULT_PRICES, mergePrices, priceTableProblems, type PriceTable } from "./domain/prices.js";
 import { hostPatternProblems } from "./webhooks/callback-policy.js";
@@ -106,6 +107,14 @@ export interface Config {
     allow: string[];
     deny: string[];
   };
+
+  /** task events (SSE) and the web console. */
+  events: {
+    /** heartbeat comment interval of an events stream, ms. */
+    heartbeatMs: number;
+  };
+  /** folder of the built console (`npm run build` writes dist/console). */
+  consoleDir: string;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +138,9 @@ export const DEFAULT_GOOGLE_MODELS: Record<string, string> = {
 
 /** Callbacks to kie's own hosts can never be expected by anyone (docs/webhooks.md). */
 export const DEFAULT_CALLBACK_DENY = ["*.kie.ai"];
+
+/** the package folder (src/ or dist/ is one level below it). */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -351,6 +363,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       allow: hostList(r, "PEEL_CALLBACK_ALLOW", []),
       deny: hostList(r, "PEEL_CALLBACK_DENY", DEFAULT_CALLBACK_DENY),
     },
+    events: { heartbeatMs: r.int("PEEL_EVENTS_HEARTBEAT_MS", 15_000, { min: 100 }) },
+    consoleDir: path.resolve(r.str("PEEL_CONSOLE_DIR", path.join(PACKAGE_ROOT, "dist", "console"))),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return deepFreeze(config);

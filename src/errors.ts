@@ -34,6 +34,7 @@ export const KIE_ERRORS = {
   },
   idempotency_key_invalid: { http: 200, code: 422, msg: "Idempotency-Key must be 1-255 printable ASCII characters" },
   task_id_required: { http: 200, code: 422, msg: "taskId is required" },
+  task_ids_too_many: { http: 200, code: 422, msg: "taskIds cannot contain more than 100 items" },
   rate_limited: { http: 429, code: 429, msg: "Rate limit exceeded" },
   cap_hourly: { http: 200, code: 433, msg: "The current number of points used by apiKey has exceeded the hourly limit" },
   cap_daily: { http: 200, code: 433, msg: "The current number of points used by apiKey has exceeded the daily limit" },

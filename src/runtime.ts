@@ -5,6 +5,7 @@ import pino, { type Logger } from "pino";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { modelSpec } from "./domain/models.js";
+import type { TaskState } from "./domain/types.js";
 import type { ImageEngine } from "./engines/engine.js";
 import { GeminiEngine } from "./engines/gemini.js";
 import { SandboxEngine } from "./engines/sandbox.js";
@@ -25,6 +26,9 @@ import { Authenticator } from "./services/api-keys.js";
 import { SettledRecordCache } from "./services/settled-records.js";
 import { SwitchCache } from "./services/switches.js";
 import { openStore } from "./store/open-store.js";
+import type { EventBus } from "./events/bus.js";
+import { openEventBus } from "./events/open-bus.js";
+import { TaskWatchHub } from "./events/task-watch.js";
 import type { Store } from "./store/store.js";
 import { CallbackPolicy } from "./webhooks/callback-policy.js";
 import { DeliveryDispatcher } from "./webhooks/dispatcher.js";
@@ -47,6 +51,7 @@ export interface Runtime {
   worker: TaskWorker | null;
   dispatcher: DeliveryDispatcher | null;
   sweeper: Sweeper | null;
+  events: EventBus;
   /** starts the background loops this process runs (by role). */
   startBackground(): void;
   stop(): Promise<void>;
@@ -152,6 +157,8 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
   if (config.role !== "api") mkdirSync(inputTmpDir, { recursive: true });
   const engine = opts.engine ?? createEngine(config, logger, clock);
   const runsWorkers = config.role !== "api";
+  const events = openEventBus(config, logger);
+  const publish = (taskId: string, state: TaskState) => events.publish(taskId, state);
 
   const dispatcher = runsWorkers
     ? new DeliveryDispatcher({
@@ -199,8 +206,11 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         unmeteredBalance: config.billing.unmeteredBalance,
         callbackPolicy,
         onSettled: notifyDispatcher,
+        publish,
       })
     : null;
+  // A task created by another process (an API process in scale-out) wakes this worker at once.
+  if (worker) events.subscribe({ onEvent: (e) => e.state === "waiting" && worker.notify() });
 
   const sweeper = runsWorkers
     ? new Sweeper({
@@ -213,6 +223,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         unmeteredBalance: config.billing.unmeteredBalance,
         callbackPolicy,
         onSettled: notifyDispatcher,
+        publish,
       })
     : null;
 
@@ -237,6 +248,15 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     dispatcher,
     wakeWorker: worker ? () => worker.notify() : undefined,
     cancelRun: worker ? (taskId) => void worker.cancel(taskId) : undefined,
+    events,
+    taskWatch: new TaskWatchHub({
+      bus: events,
+      getTask: (id) => store.getTask(id),
+      slots: config.worker.concurrency,
+      logger: logger.child({ component: "events" }),
+      // SQLite with the worker in another process and no Redis: no event can reach this process.
+      resyncMs: config.role === "api" && events.kind === "local" ? 2_000 : 0,
+    }),
   };
 
   let started = false;
@@ -252,6 +272,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     worker,
     dispatcher,
     sweeper,
+    events,
     startBackground() {
       if (started) return;
       started = true;
@@ -263,6 +284,8 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       await sweeper?.stop();
       await worker?.stop(5_000);
       await dispatcher?.stop();
+      ctx.taskWatch.close();
+      await events.close();
       await (engine as { close?: () => Promise<void> }).close?.();
       await limiter.close?.();
       (fileStore as { destroy?: () => void }).destroy?.();

@@ -9,6 +9,7 @@ import type { AppContext } from "./context.js";
 import { registerErrorHandlers } from "./error-handler.js";
 import { adminRoutes } from "./routes/admin.js";
 import { commonRoutes } from "./routes/common.js";
+import { eventsRoutes } from "./routes/events.js";
 import { fileRoutes } from "./routes/files.js";
 import { jobsRoutes } from "./routes/jobs.js";
 import { uploadRoutes } from "./routes/uploads.js";
@@ -86,6 +87,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: PEEL_VERSION, engine: ctx.engineName }));
 
   jobsRoutes(app, ctx);
+  eventsRoutes(app, ctx);
   commonRoutes(app, ctx);
   // multipart lives only beside the upload routes: its hooks would otherwise run on every request.
   await app.register(async (uploads) => {

@@ -10,6 +10,8 @@ import type { SwitchCache } from "../services/switches.js";
 import type { Store } from "../store/store.js";
 import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import type { DeliveryDispatcher } from "../webhooks/dispatcher.js";
+import type { EventBus } from "../events/bus.js";
+import type { TaskWatchHub } from "../events/task-watch.js";
 
 /** Everything the HTTP layer needs, built once by the runtime (runtime.ts) or by a test. */
 export interface AppContext {
@@ -34,4 +36,8 @@ export interface AppContext {
   wakeWorker?: () => void;
   /** aborts this process's run of a task whose cancel was just requested (no-op when it runs elsewhere). */
   cancelRun?: (taskId: string) => void;
+  /** task events: every state change is published here (events/bus.ts). */
+  events: EventBus;
+  /** this process's watchers of task events (the SSE streams). */
+  taskWatch: TaskWatchHub;
 }

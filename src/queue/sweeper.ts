@@ -29,6 +29,7 @@ export class Sweeper {
       unmeteredBalance: number;
       callbackPolicy: CallbackPolicy;
       onSettled?: () => void;
+      publish?: (taskId: string, state: "fail") => void;
     },
   ) {}
 
@@ -66,6 +67,7 @@ export class Sweeper {
         callbackOnSettle({ account, unmeteredBalance: this.o.unmeteredBalance, now, policy: this.o.callbackPolicy }),
       );
       if (settled) failed++;
+      if (settled) this.o.publish?.(task.id, "fail");
     }
     if (failed) this.o.onSettled?.();
     if (now - this.lastFileSweep >= this.o.fileSweepIntervalMs) {

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   callbackPolicy: CallbackPolicy;
   /** called after a task settles (wakes the callback dispatcher). */
   onSettled?: () => void;
+  /** announces a task's new state on the event bus (events/bus.ts). */
+  publish?: (taskId: string, state: TaskRecord["state"]) => void;
   random?: () => number;
 }
 
@@ -152,6 +154,7 @@ export class TaskWorker {
   private async run(task: TaskRecord, abort = new AbortController()): Promise<void> {
     const { store, clock, logger } = this.o;
     const log = logger.child({ taskId: task.id });
+    this.o.publish?.(task.id, "generating");
     const timers: NodeJS.Timeout[] = [];
     const untilDeadline = task.deadline - clock.now();
     if (untilDeadline <= 0) abort.abort(new RunAbort("deadline"));
@@ -215,6 +218,7 @@ export class TaskWorker {
           },
           "task succeeded",
         );
+        this.o.publish?.(task.id, "success");
         this.o.onSettled?.();
       }
     } catch (err) {
@@ -271,6 +275,7 @@ export class TaskWorker {
     );
     if (settled) {
       log.info({ event: "task:fail:settled", failCode: r.failCode }, "task settled as fail");
+      this.o.publish?.(task.id, "fail");
       this.o.onSettled?.();
     }
   }

@@ -73,6 +73,7 @@ export async function createTask(
   });
   switch (outcome.kind) {
     case "created":
+      ctx.events.publish(outcome.task.id, "waiting");
       ctx.wakeWorker?.();
       return { taskId: outcome.task.id, replayed: false };
     case "replayed":
@@ -147,7 +148,10 @@ export async function cancelTask(ctx: AppContext, principal: Principal, taskId: 
     }),
   );
   if (res.kind === "not_found") throw new KieError("record_not_found");
-  if (res.kind === "canceled") ctx.dispatcher?.notify();
+  if (res.kind === "canceled") {
+    ctx.events.publish(taskId, "fail");
+    ctx.dispatcher?.notify();
+  }
   // A worker in this process stops at once; one elsewhere notices the flag on its next heartbeat.
   if (res.kind === "cancel_requested") ctx.cancelRun?.(taskId);
   return toRecordInfo(res.task);
