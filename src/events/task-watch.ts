@@ -62,8 +62,8 @@ export class TaskWatchHub {
       this.resyncTimer.unref();
     }
     for (const id of taskIds) {
-      let set = this.watchers.get(id);
-      if (!set) this.watchers.set(id, (set = new Set()));
+      const set = this.watchers.get(id) ?? new Set<Watcher>();
+      this.watchers.set(id, set);
       set.add(w);
       this.refresh(id);
     }
