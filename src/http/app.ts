@@ -8,6 +8,7 @@ import { registerBodyParsers } from "./body.js";
 import type { AppContext } from "./context.js";
 import { registerErrorHandlers } from "./error-handler.js";
 import { adminRoutes } from "./routes/admin.js";
+import { accountRoutes } from "./routes/account.js";
 import { commonRoutes } from "./routes/common.js";
 import { eventsRoutes } from "./routes/events.js";
 import { fileRoutes } from "./routes/files.js";
@@ -88,6 +89,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   jobsRoutes(app, ctx);
   eventsRoutes(app, ctx);
+  accountRoutes(app, ctx);
   commonRoutes(app, ctx);
   // multipart lives only beside the upload routes: its hooks would otherwise run on every request.
   await app.register(async (uploads) => {
