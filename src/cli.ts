@@ -11,6 +11,7 @@ import { openStore } from "./store/open-store.js";
 const USAGE = `usage: peel <command>
 
   serve                                   run the API and the worker (PEEL_ROLE=api|worker to split)
+  generate PROMPT [--out FILE] [...]      make one image on a running server (peel generate --help)
   migrate                                 apply database migrations
 
   keys create --name NAME [--account ID] [--limits JSON]
@@ -88,6 +89,7 @@ function json(v: string | undefined): unknown {
 const print = (v: unknown) => console.log(JSON.stringify(v, null, 2));
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "generate") return (await import("./cli/generate.js")).runGenerate(argv.slice(1));
   const { values: o, positionals: pos } = parseArgs({
     args: argv,
     allowPositionals: true,

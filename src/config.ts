@@ -370,6 +370,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   return deepFreeze(config);
 }
 
+/**
+ * What `peel generate` needs, a client of a running server (or of kie.ai): PEEL_URL (default
+ * http://localhost:8080) and PEEL_API_KEY. Command-line flags win over these.
+ */
+export function clientEnv(env: Env = process.env): { url: string; apiKey: string | null } {
+  return { url: env.PEEL_URL || "http://localhost:8080", apiKey: env.PEEL_API_KEY || null };
+}
+
 function redisUrlOf(r: Reader): string | null {
   const v = r.str("PEEL_REDIS_URL", null);
   if (v !== null && !/^rediss?:\/\//.test(v)) {

@@ -69,7 +69,8 @@ const KIE_HOST = "api.kie.ai";
 const KIE_UPLOAD_BASE = "https://kieai.redpandaai.co";
 
 /** kie's published polling advice (docs/kie-contract.md §6.2). */
-export const defaultPollDelay = (elapsedMs: number): number => (elapsedMs < 30_000 ? 2_000 : elapsedMs < 120_000 ? 5_000 : 15_000);
+export const defaultPollDelay = (elapsedMs: number): number =>
+  elapsedMs < 30_000 ? 2_000 : elapsedMs < 120_000 ? 5_000 : 15_000;
 
 /**
  * A client of peel's task API, and of kie.ai's (the same wire contract). No dependencies:
@@ -98,7 +99,11 @@ export class PeelClient {
   ): Promise<string> {
     const headers: Record<string, string> = {};
     if (opts.idempotencyKey) headers["idempotency-key"] = opts.idempotencyKey;
-    const data = await this.call<{ taskId: string }>("POST", "/api/v1/jobs/createTask", { body: req, headers, signal: opts.signal });
+    const data = await this.call<{ taskId: string }>("POST", "/api/v1/jobs/createTask", {
+      body: req,
+      headers,
+      signal: opts.signal,
+    });
     return data.taskId;
   }
 
@@ -231,7 +236,11 @@ export class PeelClient {
       const timer = setTimeout(() => ctrl.abort(), Math.max(0, deadline - Date.now()));
       try {
         const res = await this.fetch(`${this.baseUrl}/api/v1/jobs/events?taskId=${encodeURIComponent(taskId)}`, {
-          headers: { authorization: `Bearer ${this.key}`, accept: "text/event-stream", ...(lastId ? { "last-event-id": lastId } : {}) },
+          headers: {
+            authorization: `Bearer ${this.key}`,
+            accept: "text/event-stream",
+            ...(lastId ? { "last-event-id": lastId } : {}),
+          },
           signal: ctrl.signal,
         });
         const type = res.headers.get("content-type") ?? "";
@@ -273,7 +282,7 @@ export class PeelClient {
   private async upload(path: string, o: { body?: unknown; form?: FormData }): Promise<UploadResult> {
     const res = await this.send("POST", this.uploadBaseUrl + path, o);
     const body = await parseBody(res);
-    if (!body || body.code !== 200 || body.success === false) throw errorOf(res, body);
+    if (body?.code !== 200 || body.success === false) throw errorOf(res, body);
     return body.data as UploadResult;
   }
 
@@ -284,7 +293,7 @@ export class PeelClient {
   ): Promise<T> {
     const res = await this.send(method, this.baseUrl + path, o);
     const body = await parseBody(res);
-    if (!body || body.code !== 200) throw errorOf(res, body);
+    if (body?.code !== 200) throw errorOf(res, body);
     return body.data as T;
   }
 

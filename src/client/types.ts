@@ -1,4 +1,4 @@
-import { MODEL_INFO } from "./model-info.js";
+import type { MODEL_INFO } from "./model-info.js";
 
 /** The wire types of peel's (and kie.ai's) task API, for clients. No server code is imported. */
 
