@@ -29,6 +29,7 @@ import { openStore } from "./store/open-store.js";
 import type { EventBus } from "./events/bus.js";
 import { openEventBus } from "./events/open-bus.js";
 import { TaskWatchHub } from "./events/task-watch.js";
+import { Thumbnailer } from "./files/thumbnails.js";
 import type { Store } from "./store/store.js";
 import { CallbackPolicy } from "./webhooks/callback-policy.js";
 import { DeliveryDispatcher } from "./webhooks/dispatcher.js";
@@ -249,6 +250,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     wakeWorker: worker ? () => worker.notify() : undefined,
     cancelRun: worker ? (taskId) => void worker.cancel(taskId) : undefined,
     events,
+    thumbnails: new Thumbnailer(fileStore),
     taskWatch: new TaskWatchHub({
       bus: events,
       getTask: (id) => store.getTask(id),

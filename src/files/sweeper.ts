@@ -1,6 +1,7 @@
 import type { FileRecord } from "../domain/types.js";
 import type { FileRecordStore } from "../store/store.js";
 import type { FileStore } from "./file-store.js";
+import { deleteThumbnails } from "./thumbnails.js";
 
 /** pino-compatible subset. */
 export interface SweepLogger {
@@ -58,6 +59,7 @@ async function sweepOne(opts: SweepOptions, rec: FileRecord): Promise<void> {
     newest.deletedAt === null &&
     newest.expiresAt > opts.now;
   if (!replaced) await opts.store.delete(rec.storageKey);
+  await deleteThumbnails(opts.store, rec.id);
   await opts.records.markFileDeleted(rec.id, opts.now);
 }
 

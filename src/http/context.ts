@@ -12,6 +12,7 @@ import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import type { DeliveryDispatcher } from "../webhooks/dispatcher.js";
 import type { EventBus } from "../events/bus.js";
 import type { TaskWatchHub } from "../events/task-watch.js";
+import type { Thumbnailer } from "../files/thumbnails.js";
 
 /** Everything the HTTP layer needs, built once by the runtime (runtime.ts) or by a test. */
 export interface AppContext {
@@ -38,6 +39,8 @@ export interface AppContext {
   cancelRun?: (taskId: string) => void;
   /** task events: every state change is published here (events/bus.ts). */
   events: EventBus;
+  /** `/files/…?w=` thumbnails. */
+  thumbnails: Thumbnailer;
   /** this process's watchers of task events (the SSE streams). */
   taskWatch: TaskWatchHub;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { attachmentDisposition } from "../../files/store-common.js";
+import { THUMBNAIL_WIDTHS, UndecodableImageError } from "../../files/thumbnails.js";
 import type { AppContext } from "../context.js";
 
 /**
@@ -16,7 +17,12 @@ export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
       // A malformed %-escape cannot name a file peel issued.
       return reply.code(404).send({ code: 404, msg: "File not found", data: null });
     }
-    const q = req.query as { exp?: string; sig?: string };
+    const q = req.query as { exp?: string; sig?: string; w?: unknown };
+    const width = q.w === undefined ? null : Number(q.w);
+    // canonical spellings only ("256", not "256.0"): one cache entry per width
+    if (width !== null && !(q.w === String(width) && THUMBNAIL_WIDTHS.includes(width))) {
+      return reply.code(400).send({ code: 400, msg: `w must be one of ${THUMBNAIL_WIDTHS.join(", ")}`, data: null });
+    }
     const res = await ctx.files.open(urlPath, { exp: q.exp, sig: q.sig });
     if (res.kind !== "ok") {
       const [status, msg] =
@@ -29,12 +35,24 @@ export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
               : [404, "File not found"];
       return reply.code(status).send({ code: status, msg, data: null });
     }
-    const { object, record, attachment } = res;
+    const { record, attachment } = res;
+    let object = res.object;
+    if (width !== null) {
+      // The signature (if any) was checked on the original's path: a signed link keeps working with ?w=.
+      object.body.destroy();
+      try {
+        object = await ctx.thumbnails.get(record, width);
+      } catch (err) {
+        if (!(err instanceof UndecodableImageError)) throw err;
+        return reply.code(422).send({ code: 422, msg: "The file is not an image peel can decode", data: null });
+      }
+    }
     reply.header("content-type", object.contentType);
     reply.header("content-length", String(object.size));
     reply.header("cache-control", "private, max-age=3600");
     if (attachment) {
-      reply.header("content-disposition", attachmentDisposition(urlPath.slice(urlPath.lastIndexOf("/") + 1)));
+      const name = urlPath.slice(urlPath.lastIndexOf("/") + 1);
+      reply.header("content-disposition", attachmentDisposition(width === null ? name : name.replace(/(\.[^.]*)?$/, ".webp")));
     }
     reply.header("last-modified", new Date(record.createdAt).toUTCString());
     if (req.method === "HEAD") {
