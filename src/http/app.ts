@@ -10,6 +10,7 @@ import { registerErrorHandlers } from "./error-handler.js";
 import { adminRoutes } from "./routes/admin.js";
 import { accountRoutes } from "./routes/account.js";
 import { commonRoutes } from "./routes/common.js";
+import { consoleRoutes } from "./routes/console.js";
 import { eventsRoutes } from "./routes/events.js";
 import { fileRoutes } from "./routes/files.js";
 import { jobsRoutes } from "./routes/jobs.js";
@@ -90,6 +91,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   jobsRoutes(app, ctx);
   eventsRoutes(app, ctx);
   accountRoutes(app, ctx);
+  consoleRoutes(app, ctx);
   commonRoutes(app, ctx);
   // multipart lives only beside the upload routes: its hooks would otherwise run on every request.
   await app.register(async (uploads) => {
