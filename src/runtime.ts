@@ -254,6 +254,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     taskWatch: new TaskWatchHub({
       bus: events,
       getTask: (id) => store.getTask(id),
+      queuePosition: (id) => store.queuePosition(id),
       slots: config.worker.concurrency,
       logger: logger.child({ component: "events" }),
       // SQLite with the worker in another process and no Redis: no event can reach this process.

@@ -14,6 +14,7 @@ import { consoleRoutes } from "./routes/console.js";
 import { eventsRoutes } from "./routes/events.js";
 import { fileRoutes } from "./routes/files.js";
 import { jobsRoutes } from "./routes/jobs.js";
+import { taskListRoutes } from "./routes/task-list.js";
 import { uploadRoutes } from "./routes/uploads.js";
 
 /**
@@ -90,6 +91,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   jobsRoutes(app, ctx);
   eventsRoutes(app, ctx);
+  taskListRoutes(app, ctx);
   accountRoutes(app, ctx);
   consoleRoutes(app, ctx);
   commonRoutes(app, ctx);

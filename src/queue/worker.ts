@@ -101,7 +101,8 @@ export class TaskWorker {
   /** One claim-and-run pass that awaits the task (tests). Returns whether a task ran. */
   async runOnce(): Promise<boolean> {
     const { store, clock } = this.o;
-    await store.promoteWaitingTasks({ now: clock.now(), maxRunningPerAccount: this.o.maxRunningPerAccount });
+    const promoted = await store.promoteWaitingTasks({ now: clock.now(), maxRunningPerAccount: this.o.maxRunningPerAccount });
+    for (const id of promoted) this.o.publish?.(id, "queuing");
     const task = await this.claim();
     if (!task) return false;
     await this.run(task);
@@ -122,7 +123,8 @@ export class TaskWorker {
     let failures = 0;
     while (!this.stopping) {
       try {
-        await store.promoteWaitingTasks({ now: clock.now(), maxRunningPerAccount: this.o.maxRunningPerAccount });
+        const promoted = await store.promoteWaitingTasks({ now: clock.now(), maxRunningPerAccount: this.o.maxRunningPerAccount });
+        for (const id of promoted) this.o.publish?.(id, "queuing");
         while (!this.stopping && this.running.size < this.o.concurrency) {
           const task = await this.claim();
           if (!task) break;

@@ -74,7 +74,13 @@ test("the built console is small, and /console is served with a strict CSP", asy
     assert.equal(res.status, 200, p);
     assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
     const csp = res.headers.get("content-security-policy") ?? "";
-    for (const d of ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "img-src 'self' data: blob:", "frame-ancestors 'none'"]) {
+    for (const d of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "connect-src 'self'",
+      "img-src 'self' data: blob:",
+      "frame-ancestors 'none'",
+    ]) {
       assert.ok(csp.includes(d), `${d} in ${csp}`);
     }
     assert.ok(!csp.includes("unsafe-inline") && !csp.includes("unsafe-eval"), csp);
@@ -107,7 +113,7 @@ function watch(page: import("playwright-core").Page): string[] {
 }
 
 async function imageLoaded(img: import("playwright-core").Locator): Promise<boolean> {
-  return img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0);
+  return img.evaluate((el: any) => el.complete && el.naturalWidth > 0);
 }
 
 async function signIn(page: import("playwright-core").Page, key: string) {
@@ -122,7 +128,7 @@ async function generate(page: import("playwright-core").Page, prompt: string) {
   await page.getByRole("button", { name: "Generate" }).click();
   const img = page.getByRole("img", { name: `Generated image: ${prompt}` });
   await img.waitFor({ state: "visible", timeout: 30_000 });
-  await page.waitForFunction((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0, await img.elementHandle());
+  await page.waitForFunction((el: any) => el.complete && el.naturalWidth > 0, await img.elementHandle());
   return img;
 }
 
@@ -143,8 +149,12 @@ test("desktop: sign in, generate with live progress, reference upload, history, 
   await page.getByLabel("API key").fill(peel.key);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByLabel("Prompt").waitFor({ state: "visible" });
-  assert.equal(await page.evaluate(() => location.href.includes("peel_")), false, "the key is never in the URL");
-  assert.equal(await page.evaluate(() => sessionStorage.getItem("peel.apiKey")), peel.key);
+  assert.equal(
+    await page.evaluate(() => (globalThis as any).location.href.includes("peel_")),
+    false,
+    "the key is never in the URL",
+  );
+  assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem("peel.apiKey")), peel.key);
 
   // live progress while it runs, then the image
   await page.getByLabel("Prompt").fill("A paper-cut diorama of a lighthouse at dusk");
@@ -153,16 +163,18 @@ test("desktop: sign in, generate with live progress, reference upload, history, 
   await page.screenshot({ path: path.join(SHOTS, "desktop-playground-running.png") });
   const first = page.getByRole("img", { name: "Generated image: A paper-cut diorama of a lighthouse at dusk" });
   await first.waitFor({ state: "visible", timeout: 30_000 });
-  await page.waitForFunction((el) => (el as HTMLImageElement).naturalWidth > 0, await first.elementHandle());
+  await page.waitForFunction((el: any) => el.naturalWidth > 0, await first.elementHandle());
   assert.ok(await imageLoaded(first));
   await page.screenshot({ path: path.join(SHOTS, "desktop-playground.png") });
 
   // "Use as input", plus an uploaded reference image, then a 16:9 generation with both
   await page.getByRole("button", { name: "Use as input" }).click();
-  const png = await sharp({ create: { width: 320, height: 200, channels: 3, background: "#3a7" } }).png().toBuffer();
+  const png = await sharp({ create: { width: 320, height: 200, channels: 3, background: "#3a7" } })
+    .png()
+    .toBuffer();
   await page.locator('input[type="file"]').setInputFiles({ name: "sketch.png", mimeType: "image/png", buffer: png });
   await page.getByRole("img", { name: "sketch.png" }).waitFor();
-  await page.waitForFunction(() => document.querySelectorAll(".ref-busy").length === 0);
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll(".ref-busy").length === 0);
   assert.equal(await page.locator(".ref").count(), 2);
   await page.getByLabel("Aspect ratio").selectOption("16:9");
   await generate(page, "The same lighthouse in a snowstorm");
@@ -176,9 +188,13 @@ test("desktop: sign in, generate with live progress, reference upload, history, 
   // History shows both, as loaded thumbnails
   await page.getByRole("link", { name: "History" }).click();
   const thumbs = page.locator(".gallery img");
-  await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>(".gallery img")].filter((i) => i.complete && i.naturalWidth > 0).length >= 2);
+  await page.waitForFunction(
+    () =>
+      [...(globalThis as any).document.querySelectorAll(".gallery img")].filter((i: any) => i.complete && i.naturalWidth > 0)
+        .length >= 2,
+  );
   assert.ok((await thumbs.count()) >= 2);
-  for (const src of await thumbs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).src))) assert.match(src, /\?w=256$/);
+  for (const src of await thumbs.evaluateAll((els: any[]) => els.map((e) => e.src))) assert.match(src, /\?w=256$/);
   await page.screenshot({ path: path.join(SHOTS, "desktop-history.png") });
 
   // filters
@@ -193,7 +209,7 @@ test("desktop: sign in, generate with live progress, reference upload, history, 
   assert.match(await page.locator(".facts").innerText(), /Credits\s+18/);
   await page.screenshot({ path: path.join(SHOTS, "desktop-task.png") });
 
-  await page.getByRole("link", { name: "Credits" }).click();
+  await page.getByRole("link", { name: "Credits", exact: true }).click();
   await page.locator(".ledger tbody tr").first().waitFor();
   assert.equal((await page.locator(".balance-big").innerText()).replace(/\D/g, ""), String(1000 - 2 * 18));
   await page.screenshot({ path: path.join(SHOTS, "desktop-credits.png") });
@@ -220,7 +236,7 @@ test("operator mode: accounts, grants, switches, deliveries", { skip }, async ()
   await maintenance.check();
   assert.equal((await peel.runtime.store.getSwitches()).maintenance, true);
   await maintenance.uncheck();
-  await page.waitForFunction(() => !document.querySelector<HTMLInputElement>('[role="switch"]')?.checked);
+  await page.waitForFunction(() => !(globalThis as any).document.querySelector('[role="switch"]')?.checked);
   assert.equal((await peel.runtime.store.getSwitches()).maintenance, false);
   await page.screenshot({ path: path.join(SHOTS, "desktop-operator-switches.png") });
 
@@ -231,22 +247,32 @@ test("operator mode: accounts, grants, switches, deliveries", { skip }, async ()
 });
 
 test("phone width (375 px): usable, nothing wider than the screen", { skip }, async () => {
-  const ctx = await browser.newContext({ viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const ctx = await browser.newContext({
+    viewport: { width: 375, height: 812 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+  });
   const page = await ctx.newPage();
   const problems = watch(page);
   await signIn(page, peel.key);
   await page.screenshot({ path: path.join(SHOTS, "phone-playground-empty.png") });
   await generate(page, "A tiny robot watering a bonsai");
   await page.screenshot({ path: path.join(SHOTS, "phone-playground.png"), fullPage: true });
-  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 375, "no horizontal scrolling");
+  assert.ok(
+    (await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 375,
+    "no horizontal scrolling",
+  );
   await page.getByRole("link", { name: "History" }).click();
-  await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>(".gallery img")].filter((i) => i.naturalWidth > 0).length >= 2);
+  await page.waitForFunction(
+    () => [...(globalThis as any).document.querySelectorAll(".gallery img")].filter((i: any) => i.naturalWidth > 0).length >= 2,
+  );
   await page.screenshot({ path: path.join(SHOTS, "phone-history.png") });
-  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 375);
-  await page.getByRole("link", { name: "Credits" }).click();
+  assert.ok((await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 375);
+  await page.getByRole("link", { name: "Credits", exact: true }).click();
   await page.locator(".ledger tbody tr").first().waitFor();
   await page.screenshot({ path: path.join(SHOTS, "phone-credits.png") });
-  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 375);
+  assert.ok((await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 375);
   console.log(`# console screenshots: ${SHOTS}`);
   assert.deepEqual(problems, []);
   await ctx.close();

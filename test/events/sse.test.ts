@@ -37,7 +37,8 @@ test("a task's stream: waiting, generating, success, then end; data is recordInf
   const waiting = JSON.parse(first.data);
   assert.equal(waiting.state, "waiting");
   assert.equal(s.retry, 3000);
-  assert.equal(first.id, `${id}.waiting.${waiting.updateTime}`);
+  assert.equal(waiting.queuePosition, 0);
+  assert.equal(first.id, `${id}.waiting.${waiting.updateTime}.0`);
 
   peel.runtime.startBackground();
   const success = await s.next((e) => e.event === "state" && JSON.parse(e.data).state === "success");
@@ -179,4 +180,29 @@ test("heartbeat comments keep an idle stream open; an idle stream does not read 
   assert.equal(reads, before, "no reads while nothing happens");
   s.abort();
   await until("the stream to be released", 5_000, async () => peel.runtime.ctx.taskWatch.watchedTasks === 0);
+});
+
+test("while a task waits its events carry queuePosition and etaMs, and the position moves up", async (t) => {
+  const peel = await startPeel({ background: false });
+  t.after(() => peel.close());
+  const first = await create(peel);
+  await create(peel);
+  const third = await create(peel);
+  const s = await events(peel, `taskId=${third}`);
+  const waiting = JSON.parse((await s.next((e) => e.event === "state")).data);
+  assert.equal(waiting.state, "waiting");
+  assert.equal(waiting.queuePosition, 2);
+  assert.ok(waiting.etaMs > 0);
+  // the first task leaves the line: the third moves up without anything happening to it
+  await peel.api("POST", "/api/v1/jobs/cancel", { taskId: first });
+  const moved = JSON.parse((await s.next((e) => e.event === "state" && JSON.parse(e.data).queuePosition === 1)).data);
+  assert.equal(moved.state, "waiting");
+  assert.match(s.events.at(-1)!.id!, new RegExp(`^${third}\\.waiting\\.\\d+\\.1$`));
+  // recordInfo itself stays kie's shape
+  assert.equal((await peel.api("GET", `/api/v1/jobs/recordInfo?taskId=${third}`)).json.data.queuePosition, undefined);
+  peel.runtime.startBackground();
+  const done = JSON.parse((await s.next((e) => e.event === "state" && JSON.parse(e.data).state === "success")).data);
+  assert.equal(done.queuePosition, undefined);
+  assert.equal(done.etaMs, undefined);
+  await s.closed;
 });

@@ -68,8 +68,9 @@ export function Credits({ client }: { client: PeelClient }) {
                   )}
                 </td>
                 <td data-label="Amount" class={`num ${e.amount > 0 ? "good" : e.amount < 0 ? "bad" : "muted"}`}>
-                  {e.amount > 0 ? "+" : ""}
-                  {credits(e.amount)}
+                  {e.kind === "capture"
+                    ? "held → charged"
+                    : `${e.amount > 0 ? "+" : e.amount < 0 ? "−" : ""}${credits(Math.abs(e.amount))}`}
                 </td>
               </tr>
             ))}

@@ -320,11 +320,11 @@ function Toggle({ label, hint, on, onChange }: { label: string; hint?: string; o
       <input
         type="checkbox"
         role="switch"
+        class="switch"
         aria-checked={on}
         checked={on}
         onChange={(e) => onChange((e.target as HTMLInputElement).checked)}
       />
-      <span class="toggle-track" aria-hidden="true" />
     </label>
   );
 }

@@ -42,6 +42,7 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
   const [run, setRun] = useState<Run | null>(null);
   const [now, setNow] = useState(Date.now());
   const abort = useRef<AbortController | null>(null);
+  const stage = useRef<HTMLElement>(null);
 
   useEffect(() => () => abort.current?.abort(), []);
   const running = run !== null && !run.error && (!run.record || !["success", "fail"].includes(run.record.state));
@@ -91,6 +92,8 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
     const startedAt = Date.now();
     setNow(startedAt);
     setRun({ taskId: null, record: null, startedAt, error: null });
+    // on a phone the result is below the form: bring it into view
+    if (matchMedia("(max-width: 760px)").matches) stage.current?.scrollIntoView({ behavior: "smooth", block: "start" });
     const input: Record<string, unknown> = { prompt: prompt.trim(), [m.ratioField]: ratio, output_format: format };
     if (m.resolutions) input.resolution = resolution;
     const urls = refs.flatMap((r) => (r.url ? [r.url] : []));
@@ -200,7 +203,7 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
           {running ? "Generating…" : "Generate"}
         </button>
       </form>
-      <section class="card stage" aria-label="Result" aria-live="polite">
+      <section class="card stage" aria-label="Result" aria-live="polite" ref={stage}>
         <Stage run={run} now={now} result={result} prompt={prompt} client={client} onUseAsInput={useAsInput} />
       </section>
     </div>
