@@ -264,9 +264,10 @@ test("phone width (375 px): usable, nothing wider than the screen", { skip }, as
     "no horizontal scrolling",
   );
   await page.getByRole("link", { name: "History" }).click();
-  await page.waitForFunction(
-    () => [...(globalThis as any).document.querySelectorAll(".gallery img")].filter((i: any) => i.naturalWidth > 0).length >= 2,
-  );
+  await page.waitForFunction(() => {
+    const imgs = [...(globalThis as any).document.querySelectorAll(".gallery img")];
+    return imgs.length >= 2 && imgs.every((i: any) => i.complete && i.naturalWidth > 0);
+  });
   await page.screenshot({ path: path.join(SHOTS, "phone-history.png") });
   assert.ok((await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 375);
   await page.getByRole("link", { name: "Credits", exact: true }).click();

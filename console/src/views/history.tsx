@@ -94,7 +94,7 @@ export function History({ client }: { client: PeelClient }) {
                   <a href={`#/task/${t.taskId}`} class="tile-link">
                     <span class="tile-image">
                       {url ? (
-                        <img src={thumb(url, 256)} alt={prompt || t.taskId} loading="lazy" />
+                        <img src={thumb(url, 256)} alt={prompt || t.taskId} />
                       ) : (
                         <span class={`tile-placeholder tile-${t.state}`}>
                           <StateBadge state={t.state} />

@@ -204,7 +204,7 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
         </button>
       </form>
       <section class="card stage" aria-label="Result" aria-live="polite" ref={stage}>
-        <Stage run={run} now={now} result={result} prompt={prompt} client={client} onUseAsInput={useAsInput} />
+        <Stage run={run} ratio={ratio} now={now} result={result} prompt={prompt} client={client} onUseAsInput={useAsInput} />
       </section>
     </div>
   );
@@ -305,8 +305,15 @@ const STEPS = [
   { key: "done", label: "Done", states: ["success", "fail"] },
 ];
 
+/** the placeholder takes the shape of the image being made (CSSOM, so the CSP allows it). */
+function ratioStyle(ratio: string): { aspectRatio: string } | undefined {
+  const m = /^(\d+):(\d+)$/.exec(ratio);
+  return m ? { aspectRatio: `${m[1]} / ${m[2]}` } : undefined;
+}
+
 function Stage(p: {
   run: Run | null;
+  ratio: string;
   now: number;
   result: string | null;
   prompt: string;
@@ -384,7 +391,11 @@ function Stage(p: {
           </figcaption>
         </figure>
       ) : !run.error && rec?.state !== "fail" ? (
-        <div class="placeholder shimmer" aria-hidden="true" />
+        <div
+          class={ratioStyle(p.ratio) ? "placeholder placeholder-shaped shimmer" : "placeholder shimmer"}
+          aria-hidden="true"
+          style={ratioStyle(p.ratio)}
+        />
       ) : null}
     </div>
   );
