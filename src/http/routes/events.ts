@@ -80,17 +80,21 @@ export function eventsRoutes(app: FastifyInstance, ctx: AppContext): void {
       "x-accel-buffering": "no",
       "x-request-id": req.id,
     });
-    res.write("retry: 3000\n\n");
+    // a stream the client already closed takes no more writes (and its watcher is being removed)
+    const send = (text: string) => {
+      if (!res.destroyed && !res.writableEnded) res.write(text);
+    };
+    send("retry: 3000\n\n");
     const sent = new Map<string, TaskView>();
     const done = new Set<string>();
     let ended = false;
-    const heartbeat = setInterval(() => res.write(": heartbeat\n\n"), ctx.config.events.heartbeatMs);
+    const heartbeat = setInterval(() => send(": heartbeat\n\n"), ctx.config.events.heartbeatMs);
     const lifetime = setTimeout(() => end(false), MAX_STREAM_MS);
     const unwatch = ctx.taskWatch.watch(ids, {
       onView(view) {
         if (ended || !isNewer(sent.get(view.taskId), view)) return;
         sent.set(view.taskId, view);
-        res.write(`id: ${eventIdOf(view)}\nevent: state\ndata: ${JSON.stringify(view)}\n\n`);
+        send(`id: ${eventIdOf(view)}\nevent: state\ndata: ${JSON.stringify(view)}\n\n`);
         if (isTerminal(view.state as TaskState)) done.add(view.taskId);
         if (done.size === ids.length) end(true);
       },
@@ -103,7 +107,7 @@ export function eventsRoutes(app: FastifyInstance, ctx: AppContext): void {
       unwatch();
       streams.delete(closeNow);
       released();
-      if (finished && !res.destroyed) res.write(`id: ${END_EVENT_ID}\nevent: end\ndata: ${JSON.stringify({ taskIds: ids })}\n\n`);
+      if (finished) send(`id: ${END_EVENT_ID}\nevent: end\ndata: ${JSON.stringify({ taskIds: ids })}\n\n`);
       res.end();
     }
     const closeNow = () => end(false);
