@@ -203,7 +203,8 @@ contract("Redis", REDIS_URL ? false : REDIS_SKIP, async () => {
       const r = admin();
       const killed = await r.call("CLIENT", "KILL", "ADDR", `${stream.localAddress}:${stream.localPort}`);
       await r.quit();
-      assert.equal(killed, "OK");
+      // the filter form answers how many it killed (older servers: "OK")
+      assert.ok(killed === 1 || killed === "OK", String(killed));
     },
   };
 });
