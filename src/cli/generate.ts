@@ -139,10 +139,14 @@ async function parse(argv: string[], io: GenerateIo) {
   if (o.resolution !== undefined) {
     if (!["1K", "2K", "4K"].includes(o.resolution)) throw new UsageError("--resolution must be 1K, 2K or 4K");
     if (info && !info.resolutions) throw new UsageError(`${model} has one size per ratio: drop --resolution`);
+    if (info?.resolutions && !(info.resolutions as readonly string[]).includes(o.resolution)) {
+      throw new UsageError(`--resolution for ${model} must be ${info.resolutions.join(" or ")}`);
+    }
     input.resolution = o.resolution;
   }
   if (o.format !== undefined) {
     if (!["png", "jpg"].includes(o.format)) throw new UsageError("--format must be png or jpg");
+    if (info && info.formats.length === 0) throw new UsageError(`${model} always delivers ${info.formatDefault}: drop --format`);
     // the older models spell JPEG `jpeg`
     input.output_format = o.format === "jpg" && info && !(info.formats as readonly string[]).includes("jpg") ? "jpeg" : o.format;
   }

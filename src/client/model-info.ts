@@ -19,7 +19,7 @@ export const MODEL_INFO = {
     hasGoogleSearch: false,
   },
   "google/nano-banana": {
-    summary: "Nano Banana (Gemini 2.5 Flash Image): text-to-image, one size per ratio",
+    summary: "Nano Banana: text-to-image, one size per ratio (1K)",
     promptMax: 5000,
     imageField: null,
     imageRequired: false,
@@ -34,7 +34,7 @@ export const MODEL_INFO = {
     hasGoogleSearch: false,
   },
   "google/nano-banana-edit": {
-    summary: "Nano Banana edit (Gemini 2.5 Flash Image): edit and compose up to 10 images",
+    summary: "Nano Banana edit: edit and compose up to 10 images, one size per ratio (1K)",
     promptMax: 5000,
     imageField: "image_urls",
     imageRequired: true,
@@ -62,5 +62,20 @@ export const MODEL_INFO = {
     formats: ["jpg", "png"],
     formatDefault: "jpg",
     hasGoogleSearch: true,
+  },
+  "nano-banana-2-lite": {
+    summary: "Nano Banana 2 Lite (Gemini 3.1 Flash Lite Image): fast text-to-image and editing, up to 10 images, 1K only",
+    promptMax: 20000,
+    imageField: "image_urls",
+    imageRequired: false,
+    imageMax: 10,
+    ratioField: "aspect_ratio",
+    ratios: ["auto", "1:1", "1:4", "16:9", "1:8", "21:9", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16"],
+    ratioDefault: "auto",
+    resolutions: ["1K"],
+    resolutionDefault: "1K",
+    formats: [],
+    formatDefault: "jpg",
+    hasGoogleSearch: false,
   },
 } as const;

@@ -185,3 +185,8 @@ export const editNeedsImages: ModelInput<"google/nano-banana-edit">[] = [
   { prompt: "x", image_urls: [], resolution: "1K" },
 ];
 export const nb2: ModelInput<"nano-banana-2">[] = [{ prompt: "x", aspect_ratio: "1:8", google_search: true }];
+export const lite: ModelInput<"nano-banana-2-lite">[] = [
+  { prompt: "x", image_urls: [], resolution: "1K" },
+  // @ts-expect-error nano-banana-2-lite is 1K only
+  { prompt: "x", resolution: "2K" },
+];

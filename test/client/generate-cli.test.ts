@@ -116,6 +116,8 @@ test("exit codes: 1 when the task fails (failMsg shown), 2 for usage errors and 
     [["x", "--image", "/nonexistent/a.png"], env, /no such file/],
     [["x", "--model", "google/nano-banana", "--image", "https://example.com/a.png"], env, /takes no reference images/],
     [["x", "--model", "google/nano-banana", "--resolution", "2K"], env, /one size per ratio/],
+    [["x", "--model", "nano-banana-2-lite", "--resolution", "2K"], env, /--resolution for nano-banana-2-lite must be 1K/],
+    [["x", "--model", "nano-banana-2-lite", "--format", "png"], env, /nano-banana-2-lite always delivers jpg: drop --format/],
     [["x", "--bogus"], env, /Unknown option '--bogus'/],
     [["x"], { PEEL_URL: "ftp://x", PEEL_API_KEY: "k" }, /--url must be an http\(s\) URL/],
     [["x"], { PEEL_URL: peel.url, PEEL_API_KEY: "peel_wrong" }, /You do not have access permissions \(code 401\)/],

@@ -57,7 +57,7 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
     setModel(id);
     if (!(n.ratios as readonly string[]).includes(ratio)) setRatio(n.ratioDefault);
     if (n.resolutions && !(n.resolutions as readonly string[]).includes(resolution)) setResolution(n.resolutionDefault ?? "1K");
-    if (!(n.formats as readonly string[]).includes(format)) setFormat(n.formatDefault);
+    if (n.formats.length && !(n.formats as readonly string[]).includes(format)) setFormat(n.formatDefault);
   };
 
   const addFiles = (files: FileList | File[]) => {
@@ -94,7 +94,8 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
     setRun({ taskId: null, record: null, startedAt, error: null });
     // on a phone the result is below the form: bring it into view
     if (matchMedia("(max-width: 760px)").matches) stage.current?.scrollIntoView({ behavior: "smooth", block: "start" });
-    const input: Record<string, unknown> = { prompt: prompt.trim(), [m.ratioField]: ratio, output_format: format };
+    const input: Record<string, unknown> = { prompt: prompt.trim(), [m.ratioField]: ratio };
+    if (m.formats.length) input.output_format = format;
     if (m.resolutions) input.resolution = resolution;
     const urls = refs.flatMap((r) => (r.url ? [r.url] : []));
     if (m.imageField && urls.length) input[m.imageField] = urls;
@@ -176,16 +177,18 @@ export function Playground({ client, onSettled }: { client: PeelClient; onSettle
               </select>
             </label>
           ) : null}
-          <label class="field">
-            <span class="label">Format</span>
-            <select value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value)}>
-              {m.formats.map((f) => (
-                <option key={f} value={f}>
-                  {f.toUpperCase()}
-                </option>
-              ))}
-            </select>
-          </label>
+          {m.formats.length ? (
+            <label class="field">
+              <span class="label">Format</span>
+              <select value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value)}>
+                {m.formats.map((f) => (
+                  <option key={f} value={f}>
+                    {f.toUpperCase()}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
         </div>
         {m.imageField ? (
           <References
