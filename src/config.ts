@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { modelSpec } from "./domain/models.js";
 import { DEFAULT_PRICES, mergePrices, priceTableProblems, type PriceTable } from "./domain/prices.js";
 import { hostPatternProblems } from "./webhooks/callback-policy.js";
+import { loadUpstreams, type UpstreamsConfig } from "./upstreams/config.js";
 
 /**
  * peel's configuration: the only reader of process.env. `loadConfig(env)` checks every variable,
@@ -115,6 +116,9 @@ export interface Config {
   };
   /** folder of the built console (`npm run build` writes dist/console). */
   consoleDir: string;
+
+  /** upstream routes (PEEL_UPSTREAMS, or the engine settings above as one route): docs/engines.md#upstream-routes */
+  upstreams: UpstreamsConfig;
 }
 
 export class ConfigError extends Error {
@@ -292,7 +296,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     r.problems.push(`PEEL_DATABASE_URL=${JSON.stringify(databaseUrl)} must start with sqlite: or postgres://`);
   }
 
-  const config: Config = {
+  const base: Omit<Config, "upstreams"> = {
     port,
     host,
     dataDir,
@@ -366,6 +370,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     events: { heartbeatMs: r.int("PEEL_EVENTS_HEARTBEAT_MS", 15_000, { min: 100 }) },
     consoleDir: path.resolve(r.str("PEEL_CONSOLE_DIR", path.join(PACKAGE_ROOT, "dist", "console"))),
   };
+  const upstreams = loadUpstreams(env, base);
+  r.problems.push(...upstreams.problems);
+  const config: Config = { ...base, upstreams: upstreams.upstreams };
   if (r.problems.length) throw new ConfigError(r.problems);
   return deepFreeze(config);
 }

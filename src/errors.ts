@@ -115,8 +115,28 @@ export const FAIL_REASONS = {
 export type FailReason = keyof typeof FAIL_REASONS;
 
 /**
+ * What a failed upstream call says about the route that served it (docs/engines.md#upstream-routes):
+ * throttled, out of daily quota, overloaded or failing, misconfigured (auth, billing, model), or a
+ * verdict on the task itself (content policy, bad input, no image). Route health and failover read
+ * it (src/upstreams/outcome.ts); the adapter that understands the failure sets it.
+ */
+export type UpstreamOutcome =
+  | "rate_limited"
+  | "quota_exhausted"
+  | "overloaded"
+  | "server_error"
+  | "timeout"
+  | "network"
+  | "auth"
+  | "billing"
+  | "unknown_model"
+  | "content_policy"
+  | "bad_input"
+  | "no_image";
+
+/**
  * What an engine (or input fetch) throws. The adapter that understands the failure sets
- * `retryable` and `retryAfterMs`; the worker only reads them.
+ * `retryable`, `retryAfterMs` and `outcome`; the worker only reads them.
  */
 export class ProviderError extends Error {
   readonly reason: FailReason;
@@ -130,6 +150,8 @@ export class ProviderError extends Error {
   readonly dailyQuota?: boolean;
   /** "no image" gets exactly one extra attempt whatever the budget. */
   readonly retryOnce?: boolean;
+  /** the failure's class for route health and failover; derived from the fields above when unset. */
+  readonly outcome?: UpstreamOutcome;
   constructor(
     reason: FailReason,
     message: string,
@@ -140,6 +162,7 @@ export class ProviderError extends Error {
       status?: number;
       dailyQuota?: boolean;
       retryOnce?: boolean;
+      outcome?: UpstreamOutcome;
       cause?: unknown;
     } = {},
   ) {
@@ -152,6 +175,7 @@ export class ProviderError extends Error {
     this.status = opts.status;
     this.dailyQuota = opts.dailyQuota;
     this.retryOnce = opts.retryOnce;
+    this.outcome = opts.outcome;
   }
 }
 

@@ -117,6 +117,7 @@ export function classifyHttpError(status: number, text: string, model: string): 
           retryable: false,
           dailyQuota: true,
           status,
+          outcome: "quota_exhausted",
         }),
         unhealthy: false,
         dailyQuota: true,
@@ -128,40 +129,58 @@ export function classifyHttpError(status: number, text: string, model: string): 
         retryable: true,
         retryAfterMs: wait,
         status,
+        outcome: "rate_limited",
       }),
     );
   }
   if (status >= 500 || status === 408) {
     // 500 INTERNAL / 503 UNAVAILABLE / 504 DEADLINE_EXCEEDED: the worker backs off exponentially.
-    return plain(new ProviderError("upstream_busy", `Gemini ${what}`, { retryable: true, status }));
+    // 503 UNAVAILABLE is Google saying the model is overloaded; other 5xx and 408 are failures.
+    const outcome = status === 503 ? "overloaded" : status === 504 || status === 408 ? "timeout" : "server_error";
+    return plain(new ProviderError("upstream_busy", `Gemini ${what}`, { retryable: true, status, outcome }));
   }
   if (status === 400 && /Provided image is not valid/i.test(g.message ?? "")) {
     // Google does not say which reference it rejected, so the failMsg names none (kie-contract §6.3).
     return plain(
-      new ProviderError("invalid_input", `Gemini rejected an input image (${what})`, { status, failMsg: "Invalid image_input" }),
+      new ProviderError("invalid_input", `Gemini rejected an input image (${what})`, {
+        status,
+        failMsg: "Invalid image_input",
+        outcome: "bad_input",
+      }),
     );
   }
   if (status === 404) {
     return plain(
-      new ProviderError("internal", `Gemini model ${model} is unavailable (${what}); check the configured model id`, { status }),
+      new ProviderError("internal", `Gemini model ${model} is unavailable (${what}); check the configured model id`, {
+        status,
+        outcome: "unknown_model",
+      }),
       true,
     );
   }
   const keyProblem = status === 401 || status === 403 || errorInfoReason(g) === "API_KEY_INVALID";
   if (keyProblem) {
     return plain(
-      new ProviderError("internal", `Gemini credentials rejected (${what}); check the API key / Vertex credentials`, { status }),
+      new ProviderError("internal", `Gemini credentials rejected (${what}); check the API key / Vertex credentials`, {
+        status,
+        outcome: "auth",
+      }),
       true,
     );
   }
   if (status === 402 || g.status === "FAILED_PRECONDITION") {
     return plain(
-      new ProviderError("internal", `Gemini billing problem (${what}); check the Google project's billing`, { status }),
+      new ProviderError("internal", `Gemini billing problem (${what}); check the Google project's billing`, {
+        status,
+        outcome: "billing",
+      }),
       true,
     );
   }
   // Any other 4xx is a request peel built wrongly: retrying the same bytes cannot help.
-  return plain(new ProviderError("internal", `Gemini refused the request for ${model} (${what})`, { status }));
+  return plain(
+    new ProviderError("internal", `Gemini refused the request for ${model} (${what})`, { status, outcome: "bad_input" }),
+  );
 }
 
 /** Network failures (`fetch failed`, ECONNRESET, socket closed, ...) count as 503 (§9.1). */
@@ -173,6 +192,7 @@ export function networkError(err: unknown, model: string): ProviderError {
     `Gemini network error for ${model}: ${typeof code === "string" ? `${code} ` : ""}${msg}`,
     {
       retryable: true,
+      outcome: "network",
       cause: err,
     },
   );

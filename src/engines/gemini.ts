@@ -112,6 +112,7 @@ export class GeminiEngine implements ImageEngine {
         retryable: false,
         dailyQuota: true,
         status: 429,
+        outcome: "quota_exhausted",
       });
     }
 
@@ -153,6 +154,7 @@ export class GeminiEngine implements ImageEngine {
         throw new ProviderError("upstream_busy", `Gemini attempt for ${model} timed out after ${timeoutMs} ms`, {
           retryable: true,
           retryOnce: true,
+          outcome: "timeout",
         });
       }
       if (err instanceof ProviderError) throw err;
@@ -208,7 +210,7 @@ export class GeminiEngine implements ImageEngine {
       if (typeof code === "string" && /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|UND_ERR_)/.test(code))
         throw networkError(err, model);
       this.markUnhealthy(err.message);
-      throw new ProviderError("internal", err.message, { cause: err });
+      throw new ProviderError("internal", err.message, { cause: err, outcome: "auth" });
     }
     return h;
   }
