@@ -42,6 +42,8 @@ export interface FakeKie {
   /** uploaded files by URL. */
   uploads: Map<string, Buffer>;
   enqueue(...scenarios: string[]): void;
+  /** the next `n` calls answer with `scenario` (e.g. `failNext(3, "http_429")`). */
+  failNext(n: number, scenario: string): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -222,6 +224,7 @@ export async function startFakeKie(opts: { keys?: string[]; pollsBeforeDone?: nu
     tasks,
     uploads,
     enqueue: (...s) => queue.push(...s),
+    failNext: (n, s) => queue.push(...Array.from({ length: n }, () => s)),
     reset: () => {
       queue = [];
       requests.length = 0;
