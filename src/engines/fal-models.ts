@@ -11,19 +11,27 @@ export interface FalAppSpec {
   editRatios: readonly string[];
   /** `resolution` values, or null when the app has no resolution field. */
   resolutions: readonly string[] | null;
+  /** whether the app has `enable_web_search` (kie's `google_search`). */
+  webSearch: boolean;
 }
 
 const TEN = ["21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"] as const;
 const EXTREMES = ["1:4", "4:1", "1:8", "8:1"] as const;
 
 export const FAL_APPS: Readonly<Record<string, FalAppSpec>> = {
-  "fal-ai/nano-banana-pro": { ratios: ["auto", ...TEN], editRatios: ["auto", ...TEN], resolutions: ["1K", "2K", "4K"] },
+  "fal-ai/nano-banana-pro": {
+    ratios: ["auto", ...TEN],
+    editRatios: ["auto", ...TEN],
+    resolutions: ["1K", "2K", "4K"],
+    webSearch: false,
+  },
   "fal-ai/nano-banana-2": {
     ratios: ["auto", ...TEN, ...EXTREMES],
     editRatios: ["auto", ...TEN, ...EXTREMES],
     resolutions: ["0.5K", "1K", "2K", "4K"],
+    webSearch: true,
   },
-  "fal-ai/nano-banana": { ratios: TEN, editRatios: ["auto", ...TEN], resolutions: null },
+  "fal-ai/nano-banana": { ratios: TEN, editRatios: ["auto", ...TEN], resolutions: null, webSearch: false },
 };
 
 /** kie model → fal app id (the default `modelIds` of a `fal` route). */

@@ -174,6 +174,7 @@ export function falInput(req: GenerateRequest, app: string): Record<string, unkn
   const ratios = spec ? (edit ? spec.editRatios : spec.ratios) : null;
   if (!ratios || ratios.includes(req.aspectRatio)) input.aspect_ratio = req.aspectRatio;
   if (req.resolution && (!spec || spec.resolutions?.includes(req.resolution))) input.resolution = req.resolution;
+  if (req.googleSearch && spec?.webSearch) input.enable_web_search = true;
   // fal accepts data URIs wherever it takes a file URL, so inputs only peel can reach still work
   if (edit) input.image_urls = req.images.map((i) => `data:${i.mimeType};base64,${i.bytes.toString("base64")}`);
   return input;

@@ -228,6 +228,7 @@ export function kieInput(req: GenerateRequest, spec: ModelSpec | undefined, urls
   if (req.resolution && (spec?.resolutions ?? ["1K", "2K", "4K"]).includes(req.resolution)) input.resolution = req.resolution;
   const formats = spec?.formats ?? ["png", "jpg"];
   if (formats.length > 0) input.output_format = req.outputFormat === "png" ? "png" : formats.includes("jpg") ? "jpg" : "jpeg";
+  if (req.googleSearch && spec?.hasGoogleSearch) input.google_search = true;
   return input;
 }
 

@@ -233,5 +233,6 @@ export function replicateInput(req: GenerateRequest, files: string[]): Record<st
     input.aspect_ratio = req.aspectRatio;
   }
   if (req.resolution && (!spec || spec.resolutions?.includes(req.resolution))) input.resolution = req.resolution;
+  if (req.googleSearch && spec?.googleSearch) input.google_search = true;
   return input;
 }

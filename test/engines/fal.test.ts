@@ -73,10 +73,10 @@ test("edit: input images go to the /edit endpoint as data URIs; values an app la
   // nano-banana-2 keeps its extreme ratios
   fake.reset();
   await engine().generate(
-    relayRequest({ upstreamModel: "fal-ai/nano-banana-2", aspectRatio: "8:1", resolution: "1K" }),
+    relayRequest({ upstreamModel: "fal-ai/nano-banana-2", aspectRatio: "8:1", resolution: "1K", googleSearch: true }),
     signal(),
   );
-  assert.equal(fake.requests[0].body.aspect_ratio, "8:1");
+  assert.deepEqual([fake.requests[0].body.aspect_ratio, fake.requests[0].body.enable_web_search], ["8:1", true]);
 });
 
 test("every failure maps to its outcome class", async () => {

@@ -77,12 +77,21 @@ test("inputs are uploaded to the upstream first, and the edit model gets kie's o
   assert.equal(create.body.input.output_format, "jpeg");
   assert.equal(create.body.input.image_size, "auto");
   assert.deepEqual(create.body.input.image_urls, [...fake.uploads.keys()]);
-  // nano-banana-2 / pro spell JPEG "jpg"
+  // nano-banana-2 / pro spell JPEG "jpg"; google_search goes to the models that have it
+  const creates = () => fake.requests.filter((r) => r.path === "/api/v1/jobs/createTask");
   await engine().generate(
-    relayRequest({ model: "nano-banana-2", upstreamModel: "nano-banana-2", outputFormat: "jpeg" }),
+    relayRequest({ model: "nano-banana-2", upstreamModel: "nano-banana-2", outputFormat: "jpeg", googleSearch: true }),
     signal(),
   );
-  assert.equal(fake.requests.filter((r) => r.path === "/api/v1/jobs/createTask")[1].body.input.output_format, "jpg");
+  assert.deepEqual([creates()[1].body.input.output_format, creates()[1].body.input.google_search], ["jpg", true]);
+  await engine().generate(relayRequest({ googleSearch: true }), signal());
+  assert.equal(creates()[2].body.input.google_search, undefined);
+  // nano-banana-2-lite has no output_format field
+  await engine().generate(
+    relayRequest({ model: "nano-banana-2-lite", upstreamModel: "nano-banana-2-lite", resolution: "1K" }),
+    signal(),
+  );
+  assert.equal(creates()[3].body.input.output_format, undefined);
 });
 
 test("every failure maps to its outcome class", async () => {

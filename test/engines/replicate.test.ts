@@ -80,6 +80,10 @@ test("inputs are uploaded with the Files API and passed as image_input; auto fol
     signal(),
   );
   assert.deepEqual(Object.keys(fake.requests[0].body.input).sort(), ["output_format", "prompt"]);
+  // google_search reaches nano-banana-2, which has it
+  fake.reset();
+  await engine().generate(relayRequest({ upstreamModel: "google/nano-banana-2", googleSearch: true }), signal());
+  assert.equal(fake.requests[0].body.input.google_search, true);
 });
 
 test("every failure maps to its outcome class", async () => {

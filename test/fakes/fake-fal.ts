@@ -169,7 +169,11 @@ export async function startFakeFal(opts: { keys?: string[]; pollsBeforeDone?: nu
     if (typeof body !== "object" || body === null)
       return modelError(["body"], "Input should be an object", "model_attributes_type");
     for (const k of Object.keys(body)) {
-      const allowed = COMMON.has(k) || (k === "resolution" && spec.resolutions) || (k === "image_urls" && spec.edit);
+      const allowed =
+        COMMON.has(k) ||
+        (k === "resolution" && spec.resolutions) ||
+        (k === "image_urls" && spec.edit) ||
+        (k === "enable_web_search" && app.startsWith("fal-ai/nano-banana-2"));
       if (!allowed) return modelError(["body", k], "Extra inputs are not permitted", "extra_forbidden");
     }
     if (typeof body.prompt !== "string" || !body.prompt) return modelError(["body", "prompt"], "Field required", "missing");
