@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { DirectAdminClient, HttpAdminClient, type AdminClient } from "./cli/admin-client.js";
+import { describeError, openAdminClient } from "./cli/admin-client.js";
+import { adminCommand } from "./cli/admin-command.js";
+import type { DeliveryState, KeyLimits } from "./domain/types.js";
 import { openStore } from "./store/open-store.js";
 
 /**
@@ -28,6 +30,7 @@ const USAGE = `usage: peel <command>
                                           the account's own callback destination rules (comma lists of
                                           hosts, *.suffix, CIDRs; checked before PEEL_CALLBACK_ALLOW/DENY);
                                           without options, shows them
+  tasks show TASK_ID                      a task of any account, with its owner and price
 
   credits grant ACCOUNT AMOUNT [--note TEXT]
   credits show ACCOUNT
@@ -45,6 +48,8 @@ const USAGE = `usage: peel <command>
   deliveries replay-failed --since TIME [--account ID]
   deliveries test --url URL --account ID
 
+  admin [OPERATION [--field value ...]]   any admin API operation by name (lists them without one)
+
 Configuration comes from the environment (see README). Exit code 2 on a usage or config error.`;
 
 function fail(msg: string, code = 2): never {
@@ -61,22 +66,6 @@ function config(): Readonly<Config> {
   }
 }
 
-async function adminClient(cfg: Readonly<Config>): Promise<AdminClient> {
-  const url = process.env.PEEL_ADMIN_URL;
-  if (url) {
-    if (!cfg.adminToken) fail("peel: PEEL_ADMIN_URL needs PEEL_ADMIN_TOKEN");
-    return new HttpAdminClient(url, cfg.adminToken);
-  }
-  return new DirectAdminClient(await openStore(cfg.databaseUrl), cfg);
-}
-
-function parseTime(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) fail(`peel: bad time ${v} (ms since the epoch or ISO 8601)`);
-  return n;
-}
-
 function json(v: string | undefined): unknown {
   if (v === undefined) return undefined;
   try {
@@ -90,6 +79,7 @@ const print = (v: unknown) => console.log(JSON.stringify(v, null, 2));
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === "generate") return (await import("./cli/generate.js")).runGenerate(argv.slice(1));
+  if (argv[0] === "admin") return adminCommand(argv.slice(1), () => openAdminClient(config()));
   const { values: o, positionals: pos } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -141,16 +131,15 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const cfg = config();
-  const admin = await adminClient(cfg);
+  const admin = await openAdminClient(cfg);
   const need = (v: string | undefined, what: string): string => v ?? fail(`peel: ${cmd} ${sub ?? ""} needs ${what}\n\n${USAGE}`);
+  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   try {
     switch (`${cmd} ${sub ?? ""}`.trim()) {
       case "keys create": {
-        const res = (await admin.call("POST", "/admin/v1/keys", {
-          name: need(o.name, "--name NAME"),
-          accountId: o.account,
-          limits: json(o.limits),
-        })) as { key: string; apiKey: { id: string }; account: { id: string; name: string } };
+        const res = await admin.call("createKey", {
+          body: { name: need(o.name, "--name NAME"), accountId: o.account, limits: json(o.limits) as KeyLimits | undefined },
+        });
         console.log(`key id:  ${res.apiKey.id}`);
         console.log(`account: ${res.account.id} (${res.account.name})`);
         console.log("the key is shown once; store it now:");
@@ -158,35 +147,37 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case "keys list":
-        return print(await admin.call("GET", `/admin/v1/keys${o.account ? `?accountId=${encodeURIComponent(o.account)}` : ""}`));
+        return print(await admin.call("listKeys", { query: { accountId: o.account } }));
       case "keys revoke":
-        await admin.call("DELETE", `/admin/v1/keys/${encodeURIComponent(need(arg1, "a key id"))}`);
+        await admin.call("revokeKey", { params: { id: need(arg1, "a key id") } });
         return console.log(`revoked ${arg1}`);
       case "keys limits":
         return print(
-          await admin.call("PATCH", `/admin/v1/keys/${encodeURIComponent(need(arg1, "a key id"))}`, {
-            limits: json(need(o.limits, "--limits JSON")),
+          await admin.call("setKeyLimits", {
+            params: { id: need(arg1, "a key id") },
+            body: { limits: json(need(o.limits, "--limits JSON")) as KeyLimits },
           }),
         );
       case "accounts list":
       case "accounts":
-        return print(await admin.call("GET", "/admin/v1/accounts"));
+        return print(await admin.call("listAccounts", {}));
       case "accounts create":
         return print(
-          await admin.call("POST", "/admin/v1/accounts", {
-            name: need(o.name, "--name NAME"),
-            credits: o.credits ? Number(o.credits) : 0,
-            unmetered: o.unmetered === true,
-            maxRunning: o["max-running"] ? Number(o["max-running"]) : null,
+          await admin.call("createAccount", {
+            body: {
+              name: need(o.name, "--name NAME"),
+              credits: num(o.credits) ?? 0,
+              unmetered: o.unmetered === true,
+              maxRunning: num(o["max-running"]) ?? null,
+            },
           }),
         );
       case "accounts show":
-        return print(await admin.call("GET", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "an account id"))}`));
+        return print(await admin.call("showAccount", { params: { id: need(arg1, "an account id") } }));
       case "accounts callback-policy": {
-        const id = encodeURIComponent(need(arg1, "an account id"));
+        const id = need(arg1, "an account id");
         if (!o.clear && o.allow === undefined && o.deny === undefined) {
-          const a = (await admin.call("GET", `/admin/v1/accounts/${id}`)) as { callbackPolicy: unknown };
-          return print(a.callbackPolicy);
+          return print((await admin.call("showAccount", { params: { id } })).callbackPolicy);
         }
         const list = (v: string | undefined) =>
           o.clear || v === undefined
@@ -195,86 +186,78 @@ async function main(argv: string[]): Promise<void> {
                 .split(",")
                 .map((s) => s.trim())
                 .filter(Boolean);
-        const a = (await admin.call("PUT", `/admin/v1/accounts/${id}/callback-policy`, {
-          allow: list(o.allow),
-          deny: list(o.deny),
-        })) as { callbackPolicy: unknown };
+        const a = await admin.call("setCallbackPolicy", { params: { id }, body: { allow: list(o.allow), deny: list(o.deny) } });
         return print(a.callbackPolicy);
       }
       case "credits grant": {
         const amount = Number(need(arg2, "ACCOUNT AMOUNT"));
         if (!Number.isFinite(amount)) fail(`peel: AMOUNT must be a number`);
         return print(
-          await admin.call("POST", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/credits`, {
-            amount,
-            note: o.note ?? null,
-          }),
+          await admin.call("grantCredits", { params: { id: need(arg1, "ACCOUNT") }, body: { amount, note: o.note ?? null } }),
         );
       }
       case "credits show":
-        return print(await admin.call("GET", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/credits`));
+        return print(await admin.call("showCredits", { params: { id: need(arg1, "ACCOUNT") } }));
       case "credits ledger":
-        return print(
-          await admin.call(
-            "GET",
-            `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/ledger?limit=${Number(o.limit ?? 100)}`,
-          ),
-        );
+        return print(await admin.call("listLedger", { params: { id: need(arg1, "ACCOUNT") }, query: { limit: num(o.limit) } }));
       case "maintenance on":
       case "maintenance off":
-        return print(await admin.call("PUT", "/admin/v1/maintenance", { on: sub === "on" }));
+        return print(await admin.call("setMaintenance", { body: { on: sub === "on" } }));
       case "models list":
       case "models":
-        return print(await admin.call("GET", "/admin/v1/switches"));
+        return print(await admin.call("showSwitches", {}));
       case "models enable":
       case "models disable":
-        return print(await admin.call("PUT", `/admin/v1/models/${need(arg1, "a model id")}`, { enabled: sub === "enable" }));
+        return print(
+          await admin.call("setModelEnabled", { params: { "*": need(arg1, "a model id") }, body: { enabled: sub === "enable" } }),
+        );
+      case "tasks show":
+        return print(await admin.call("showTask", { params: { id: need(arg1, "a task id") } }));
       case "webhooks rotate-secret":
         return print(
-          await admin.call("POST", `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/webhook-secret`, {
-            overlapHours: o["overlap-hours"] ? Number(o["overlap-hours"]) : 24,
+          await admin.call("rotateWebhookSecret", {
+            params: { id: need(arg1, "ACCOUNT") },
+            body: { overlapHours: num(o["overlap-hours"]) },
           }),
         );
       case "webhooks hmac-key":
         return print(
-          await admin.call(
-            "PUT",
-            `/admin/v1/accounts/${encodeURIComponent(need(arg1, "ACCOUNT"))}/webhook-hmac-key`,
-            o.clear ? { hmacKey: null } : o.key ? { hmacKey: o.key } : {},
-          ),
+          await admin.call("setWebhookHmacKey", {
+            params: { id: need(arg1, "ACCOUNT") },
+            body: o.clear ? { hmacKey: null } : { hmacKey: o.key },
+          }),
         );
-      case "deliveries list": {
-        const q = new URLSearchParams();
-        if (o.task) q.set("taskId", o.task);
-        if (o.account) q.set("accountId", o.account);
-        if (o.state) q.set("state", o.state);
-        if (o.since) q.set("since", String(parseTime(o.since)));
-        if (o.limit) q.set("limit", o.limit);
-        return print(await admin.call("GET", `/admin/v1/deliveries?${q}`));
-      }
+      case "deliveries list":
+        return print(
+          await admin.call("listDeliveries", {
+            query: {
+              taskId: o.task,
+              accountId: o.account,
+              state: o.state as DeliveryState | undefined,
+              since: o.since,
+              limit: num(o.limit),
+            },
+          }),
+        );
       case "deliveries show":
-        return print(await admin.call("GET", `/admin/v1/deliveries/${encodeURIComponent(need(arg1, "a delivery id"))}`));
+        return print(await admin.call("showDelivery", { params: { id: need(arg1, "a delivery id") } }));
       case "deliveries replay":
-        return print(await admin.call("POST", `/admin/v1/deliveries/${encodeURIComponent(need(arg1, "a delivery id"))}/replay`));
+        return print(await admin.call("replayDelivery", { params: { id: need(arg1, "a delivery id") } }));
       case "deliveries replay-failed":
         return print(
-          await admin.call("POST", "/admin/v1/deliveries/replay-failed", {
-            since: parseTime(need(o.since, "--since TIME")),
-            accountId: o.account,
-          }),
+          await admin.call("replayFailedDeliveries", { body: { since: need(o.since, "--since TIME"), accountId: o.account } }),
         );
       case "deliveries test":
         return print(
-          await admin.call("POST", "/admin/v1/webhooks/test", {
-            url: need(o.url, "--url URL"),
-            accountId: need(o.account, "--account ID"),
+          await admin.call("sendTestEvent", {
+            body: { url: need(o.url, "--url URL"), accountId: need(o.account, "--account ID") },
           }),
         );
       default:
         fail(`peel: unknown command "${pos.join(" ")}"\n\n${USAGE}`);
     }
   } catch (e) {
-    fail(`peel: ${(e as Error).message}`, 1);
+    fail(`peel: ${describeError(e)}`, 1);
   } finally {
     await admin.close();
   }

@@ -32,6 +32,8 @@ export interface Config {
   secret: string | null;
   /** bearer token for /admin/v1; null → admin API off. */
   adminToken: string | null;
+  /** the `peel` operator commands go through this server's admin API; null → straight to the database. */
+  adminUrl: string | null;
 
   engine: EngineKind;
   sandboxDelayMs: number;
@@ -307,6 +309,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel: r.oneOf("PEEL_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
     secret: r.str("PEEL_SECRET", null),
     adminToken: r.str("PEEL_ADMIN_TOKEN", null),
+    adminUrl: r.url("PEEL_ADMIN_URL", null),
     engine,
     sandboxDelayMs: r.int("PEEL_SANDBOX_DELAY_MS", 0, { min: 0 }),
     gemini: {
@@ -373,6 +376,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const upstreams = loadUpstreams(env, base);
   r.problems.push(...upstreams.problems);
   const config: Config = { ...base, upstreams: upstreams.upstreams };
+  if (config.adminUrl && !config.adminToken) r.problems.push("PEEL_ADMIN_URL needs PEEL_ADMIN_TOKEN");
   if (r.problems.length) throw new ConfigError(r.problems);
   return deepFreeze(config);
 }

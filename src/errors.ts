@@ -1,7 +1,8 @@
 /**
- * The error registry. Every error peel answers with is listed here once, with the HTTP status, the
- * kie body `code` and the exact `msg` (kie-contract §3). docs/errors.md documents each entry and a
- * test checks the two against each other.
+ * The error registry. Every error body peel writes is built from an entry here (by `sendError` in
+ * src/http/envelope.ts), with the HTTP status, the body `code` and the exact `msg` (docs/kie-contract.md
+ * §3 for the kie envelopes). docs/errors.md documents each entry and test/errors-registry.test.ts
+ * checks the two against each other both ways.
  */
 export interface ErrorDef {
   /** HTTP status of the response (kie answers business errors with 200). */
@@ -51,7 +52,7 @@ export const KIE_ERRORS = {
 
 export type KieErrorName = keyof typeof KIE_ERRORS;
 
-/** The upload API's own texts (kie-contract §10.4); its envelope adds `success: false`. */
+/** The upload API's own texts (docs/kie-contract.md §10.4); its envelope adds `success: false`. */
 export const UPLOAD_ERRORS = {
   missing_base64: { http: 200, code: 400, msg: "Missing required parameter: base64Data" },
   missing_file: { http: 200, code: 400, msg: "Missing required parameter: file" },
@@ -69,6 +70,65 @@ export const UPLOAD_ERRORS = {
 } as const satisfies Record<string, ErrorDef>;
 
 export type UploadErrorName = keyof typeof UPLOAD_ERRORS;
+
+/**
+ * File URLs (`GET /files/...`, docs/kie-contract.md §11): the kie envelope, but with the real HTTP
+ * status, since browsers and download tools read the status line of a file URL.
+ */
+export const FILE_ERRORS = {
+  bad_width: { http: 400, code: 400, msg: "w must be one of 128, 256, 512" },
+  not_found: { http: 404, code: 404, msg: "File not found" },
+  expired: { http: 404, code: 404, msg: "File has expired" },
+  bad_signature: { http: 403, code: 403, msg: "Download link signature is invalid" },
+  link_expired: { http: 403, code: 403, msg: "Download link has expired" },
+  not_an_image: { http: 422, code: 422, msg: "The file is not an image peel can decode" },
+} as const satisfies Record<string, ErrorDef>;
+
+/**
+ * An error of peel's own API (the admin API under /admin/v1): a real HTTP status and
+ * `{ error: { code, message, requestId } }`, where `code` is the entry's name. `msg` is the
+ * default message; a raised error may say more (which account, which field).
+ */
+export interface PeelErrorDef {
+  http: number;
+  /** the entry's own name, sent as `error.code`. */
+  code: string;
+  msg: string;
+}
+
+export const PEEL_ERRORS = {
+  invalid_request: { http: 400, code: "invalid_request", msg: "The request does not match the route's schema" },
+  invalid_amount: { http: 400, code: "invalid_amount", msg: "amount must be a non-zero number of credits" },
+  invalid_time: { http: 400, code: "invalid_time", msg: "time must be ms since the epoch or an ISO 8601 date" },
+  unknown_model: { http: 400, code: "unknown_model", msg: "unknown model or feature" },
+  invalid_callback_policy: {
+    http: 400,
+    code: "invalid_callback_policy",
+    msg: "callback policy entries must be host names, *.suffix patterns, IP addresses or CIDRs",
+  },
+  unauthorized: { http: 401, code: "unauthorized", msg: "admin token required" },
+  route_not_found: { http: 404, code: "route_not_found", msg: "Not Found" },
+  account_not_found: { http: 404, code: "account_not_found", msg: "no such account" },
+  key_not_found: { http: 404, code: "key_not_found", msg: "no such key" },
+  task_not_found: { http: 404, code: "task_not_found", msg: "no such task" },
+  delivery_not_found: { http: 404, code: "delivery_not_found", msg: "no such delivery" },
+  no_dispatcher: { http: 409, code: "no_dispatcher", msg: "this process does not run the callback dispatcher" },
+  body_too_large: { http: 413, code: "body_too_large", msg: "Request body is too large" },
+  internal: { http: 500, code: "internal", msg: "Internal server error" },
+} as const satisfies Record<string, PeelErrorDef>;
+
+export type PeelErrorName = keyof typeof PEEL_ERRORS;
+
+/** A peel-API error raised anywhere in an admin request or operation; the error handler renders it. */
+export class PeelError extends Error {
+  readonly def: PeelErrorDef;
+  constructor(name: PeelErrorName, message?: string) {
+    const d = PEEL_ERRORS[name];
+    super(message ?? d.msg);
+    this.name = "PeelError";
+    this.def = message ? { ...d, msg: message } : d;
+  }
+}
 
 /** A kie-envelope error raised anywhere in a request; the error handler renders it. */
 export class KieError extends Error {
@@ -93,13 +153,13 @@ export class UploadError extends Error {
   }
 }
 
-/** Validation errors carry their own msg (kie-contract §4.3) with body code 422. */
+/** Validation errors carry their own msg (docs/kie-contract.md §4.3) with body code 422. */
 export function validationError(msg: string): KieError {
   return new KieError({ http: 200, code: 422, msg });
 }
 
 // ---------------------------------------------------------------------------------------------
-// task failures (kie-contract §6.3)
+// task failures (docs/kie-contract.md §6.3)
 
 export const FAIL_REASONS = {
   prompt_blocked: { failCode: "422", failMsg: "The prompt was blocked by the content policy" },

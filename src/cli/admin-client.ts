@@ -1,148 +1,139 @@
+import type { TObject } from "@sinclair/typebox";
+import { inputChecker, type InputPart } from "../admin/input.js";
 import { AdminOps } from "../admin/operations.js";
+import { ADMIN_ROUTES, type AdminInput, type AdminOperation, type AdminOutput, type AdminRoute } from "../admin/route-table.js";
 import type { Config } from "../config.js";
+import { PEEL_ERRORS, type PeelErrorName, PeelError } from "../errors.js";
+import { newId } from "../ids.js";
 import { AddressPolicy } from "../net/address-guard.js";
+import { openStore } from "../store/open-store.js";
 import type { Store } from "../store/store.js";
 import { DeliveryDispatcher } from "../webhooks/dispatcher.js";
-import { newId } from "../ids.js";
 
 /**
- * What the `peel` operator commands need. Two implementations: over the admin API (when
- * PEEL_ADMIN_URL is set, e.g. against a remote or scaled-out deployment) and straight on the
- * database (the embedded default, no server needed).
+ * How the `peel` operator commands reach the admin operations: by operation name, with the
+ * `{ params, query, body }` the route table (src/admin/route-table.ts) declares for it. Two ways:
+ * in-process on the database (the default, no server needed), or over a running server's admin API
+ * (PEEL_ADMIN_URL + PEEL_ADMIN_TOKEN, e.g. a remote or scaled-out deployment). Both check the input
+ * against the same schemas and fail with a PeelError.
  */
 export interface AdminClient {
-  call(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<unknown>;
+  call<N extends AdminOperation>(name: N, input: AdminInput<N>): Promise<AdminOutput<N>>;
   close(): Promise<void>;
 }
 
+type Input = { params?: object; query?: object; body?: object };
+
+/** Over the admin API when PEEL_ADMIN_URL is set (config checks PEEL_ADMIN_TOKEN is too), else in-process. */
+export async function openAdminClient(config: Readonly<Config>): Promise<AdminClient> {
+  if (config.adminUrl && config.adminToken) return new HttpAdminClient(config.adminUrl, config.adminToken);
+  return new DirectAdminClient(await openStore(config.databaseUrl), config);
+}
+
+/** One line for the operator, the same in both modes: `404 account_not_found: no account acc_x`. */
+export function describeError(e: unknown): string {
+  if (e instanceof PeelError) return `${e.def.http} ${e.def.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+const routeOf = (name: AdminOperation) => ADMIN_ROUTES[name] as AdminRoute;
+
+/** A thin HTTP client of the route table: the entry's method and path, the input as path, query and JSON. */
 export class HttpAdminClient implements AdminClient {
   constructor(
     private baseUrl: string,
     private token: string,
   ) {}
 
-  async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const res = await fetch(this.baseUrl.replace(/\/+$/, "") + path, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+  async call<N extends AdminOperation>(name: N, input: AdminInput<N>): Promise<AdminOutput<N>> {
+    const route = routeOf(name);
+    const { params = {}, query = {}, body } = input as Input;
+    const takesBody = route.method !== "GET" && route.method !== "DELETE";
+    const res = await fetch(this.baseUrl.replace(/\/+$/, "") + pathOf(route.path, params) + queryOf(query), {
+      method: route.method,
+      headers: { authorization: `Bearer ${this.token}`, ...(takesBody ? { "content-type": "application/json" } : {}) },
+      body: takesBody ? JSON.stringify(body ?? {}) : undefined,
     });
-    const json = (await res.json().catch(() => ({}))) as { data?: unknown; error?: { message?: string } };
-    if (!res.ok) throw new Error(`${res.status}: ${json.error?.message ?? res.statusText}`);
-    return json.data;
+    const json = (await res.json().catch(() => ({}))) as { data?: unknown; error?: { code?: string; message?: string } };
+    if (!res.ok) {
+      const code = json.error?.code;
+      if (code && code in PEEL_ERRORS) throw new PeelError(code as PeelErrorName, json.error?.message);
+      throw new Error(`${res.status}: ${json.error?.message ?? res.statusText}`);
+    }
+    return json.data as AdminOutput<N>;
   }
 
   async close(): Promise<void> {}
 }
 
-/** Routes the same paths as the admin API onto AdminOps and the store, in-process. */
+/** `/admin/v1/accounts/:id` + {id} → `/admin/v1/accounts/acc_1`; a `*` takes a path (slashes kept). */
+function pathOf(template: string, params: object): string {
+  const p = params as Record<string, unknown>;
+  return template
+    .replace(/:(\w+)/g, (_, k: string) => encodeURIComponent(String(p[k] ?? "")))
+    .replace(/\*$/, () =>
+      String(p["*"] ?? "")
+        .split("/")
+        .map(encodeURIComponent)
+        .join("/"),
+    );
+}
+
+function queryOf(query: object): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+/** Runs the operations in this process, on the configured database. */
 export class DirectAdminClient implements AdminClient {
-  private ops: AdminOps;
+  private readonly ops: AdminOps;
 
   constructor(
     private store: Store,
-    private config: Readonly<Config>,
+    config: Readonly<Config>,
   ) {
-    this.ops = new AdminOps(store, config);
+    this.ops = new AdminOps({ store, config, sendTestEvent: (input) => sendTestEvent(store, config, input) });
   }
 
-  async call(method: string, path: string, body: Record<string, unknown> = {}): Promise<unknown> {
-    const url = new URL(path, "http://cli");
-    const q = Object.fromEntries(url.searchParams);
-    const seg = url.pathname
-      .replace(/^\/admin\/v1\//, "")
-      .split("/")
-      .map(decodeURIComponent);
-    // ids (acc_…, key_…, dlv_…) stand in odd positions; fixed words never contain "_".
-    const key = `${method} ${seg.map((p, i) => (i % 2 === 1 && p.includes("_") ? ":" : p)).join("/")}`;
-    const s = this.store;
-    const now = Date.now();
-    switch (key) {
-      case "GET accounts":
-        return s.listAccounts();
-      case "POST accounts":
-        return this.ops.createAccount(body as never);
-      case "GET accounts/:":
-        return { ...(await this.ops.account(seg[1])), ...(await this.ops.balance(seg[1])) };
-      case "GET keys":
-        return this.ops.listKeys(q.accountId);
-      case "POST keys":
-        return this.ops.createKey(body as never);
-      case "DELETE keys/:":
-        await this.ops.revokeKey(seg[1]);
-        return { revoked: true };
-      case "PATCH keys/:":
-        return this.ops.setKeyLimits(seg[1], (body.limits ?? {}) as never);
-      case "GET accounts/:/credits":
-        return this.ops.balance(seg[1]);
-      case "POST accounts/:/credits":
-        return this.ops.grant(seg[1], body.amount as number, (body.note as string) ?? null);
-      case "GET accounts/:/ledger":
-        await this.ops.account(seg[1]);
-        return s.listLedger(seg[1], { limit: Number(q.limit ?? 100) });
-      case "POST accounts/:/webhook-secret":
-        return { secret: await this.ops.rotateSigningSecret(seg[1], ((body.overlapHours as number) ?? 24) * 3_600_000) };
-      case "PUT accounts/:/webhook-hmac-key":
-        return {
-          hmacKey: await this.ops.setHmacKey(seg[1], body.hmacKey === undefined ? "generate" : (body.hmacKey as string | null)),
-        };
-      case "PUT accounts/:/callback-policy":
-        return this.ops.setCallbackPolicy(seg[1], { allow: body.allow, deny: body.deny });
-      case "GET switches":
-        return s.getSwitches();
-      case "PUT maintenance":
-        await this.ops.setMaintenance(body.on === true);
-        return s.getSwitches();
-      case "GET deliveries":
-        return s.listDeliveries({
-          accountId: q.accountId,
-          taskId: q.taskId,
-          state: q.state as never,
-          since: q.since ? Number(q.since) : undefined,
-          limit: Number(q.limit ?? 100),
-        });
-      case "GET deliveries/:": {
-        const d = await s.getDelivery(seg[1]);
-        if (!d) throw new Error(`no delivery ${seg[1]}`);
-        return { ...d, attempts: await s.listDeliveryAttempts(d.id) };
-      }
-      case "POST deliveries/:/replay":
-        if (!(await s.replayDelivery(seg[1], now))) throw new Error(`no delivery ${seg[1]}`);
-        return { replayed: 1 };
-      case "POST deliveries/replay-failed":
-        return {
-          replayed: await s.replayFailedDeliveries({
-            accountId: body.accountId as string | undefined,
-            since: body.since as number,
-            now,
-          }),
-        };
-      case "POST webhooks/test": {
-        const d = new DeliveryDispatcher({
-          store: s,
-          policy: new AddressPolicy(this.config.outbound.allow),
-          clock: { now: () => Date.now() },
-          workerId: newId("wrk"),
-          timeoutMs: this.config.callbacks.timeoutMs,
-          concurrency: 1,
-          pollMs: 1000,
-        });
-        try {
-          await this.ops.account(body.accountId as string);
-          return await d.sendTestEvent({ url: body.url as string, accountId: body.accountId as string });
-        } finally {
-          await d.stop();
-        }
-      }
-    }
-    if (method === "PUT" && seg[0] === "models") {
-      await this.ops.setModelEnabled(seg.slice(1).join("/"), body.enabled !== false);
-      return s.getSwitches();
-    }
-    throw new Error(`unsupported admin call ${method} ${path}`);
+  async call<N extends AdminOperation>(name: N, input: AdminInput<N>): Promise<AdminOutput<N>> {
+    const route = routeOf(name);
+    const { params = {}, query = {}, body = {} } = input as Input;
+    const checked = {
+      params: checkPart(route.params, "params", params),
+      query: checkPart(route.query, "query", query),
+      body: checkPart(route.body, "body", body),
+    };
+    return (await route.run(this.ops, checked as Parameters<AdminRoute["run"]>[1])) as AdminOutput<N>;
   }
 
   async close(): Promise<void> {
     await this.store.close();
+  }
+}
+
+/** The HTTP API's check of one part (admin/input.ts), after a JSON round trip as over the wire. */
+function checkPart(schema: TObject, part: InputPart, value: object): unknown {
+  const r = inputChecker(schema, part)(JSON.parse(JSON.stringify(value)));
+  if (r.error) throw r.error;
+  return r.value;
+}
+
+/** A test event from the CLI: a dispatcher of its own for one send, then closed. */
+async function sendTestEvent(store: Store, config: Readonly<Config>, input: { url: string; accountId: string }) {
+  const d = new DeliveryDispatcher({
+    store,
+    policy: new AddressPolicy(config.outbound.allow),
+    clock: { now: () => Date.now() },
+    workerId: newId("wrk"),
+    timeoutMs: config.callbacks.timeoutMs,
+    concurrency: 1,
+    pollMs: 1000,
+  });
+  try {
+    return await d.sendTestEvent(input);
+  } finally {
+    await d.stop();
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { ErrorDef } from "../errors.js";
+import type { ErrorDef, PeelErrorDef } from "../errors.js";
 
 /** Which envelope a route answers in: kie task/common API, kie upload API, or peel's own. */
 export type Envelope = "kie" | "upload" | "peel";
@@ -18,19 +18,19 @@ export function uploadOk(reply: FastifyReply, data: unknown): FastifyReply {
   return reply.code(200).send({ success: true, code: 200, msg: "File uploaded successfully", data });
 }
 
-/** Renders an error in the route's envelope. */
+/** Renders an error in the route's envelope: the one place error bodies are built (from src/errors.ts). */
 export function sendError(
   reply: FastifyReply,
   envelope: Envelope,
-  def: ErrorDef,
-  opts: { retryAfter?: number; peelCode?: string } = {},
+  def: ErrorDef | PeelErrorDef,
+  opts: { retryAfter?: number } = {},
 ): FastifyReply {
   if (opts.retryAfter !== undefined) reply.header("retry-after", String(Math.max(1, Math.ceil(opts.retryAfter))));
   reply.code(def.http);
   if (envelope === "upload") return reply.send({ success: false, code: def.code, msg: def.msg, data: null });
   if (envelope === "peel") {
     return reply.send({
-      error: { code: opts.peelCode ?? String(def.code), message: def.msg, requestId: reply.request.id },
+      error: { code: String(def.code), message: def.msg, requestId: reply.request.id },
     });
   }
   return reply.send({ code: def.code, msg: def.msg, data: null });

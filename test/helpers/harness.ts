@@ -82,7 +82,7 @@ export async function startPeel(
   await app.listen({ port, host: "127.0.0.1" });
   if (opts.background !== false) runtime.startBackground();
   const url = `http://127.0.0.1:${port}`;
-  const admin = new AdminOps(runtime.store, config, () => runtime.clock.now());
+  const admin = new AdminOps({ store: runtime.store, config, now: () => runtime.clock.now() });
 
   const newKey: TestPeel["newKey"] = async (o = {}) => {
     const account = o.accountId

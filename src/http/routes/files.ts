@@ -1,11 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { FILE_ERRORS } from "../../errors.js";
 import { attachmentDisposition } from "../../files/store-common.js";
 import { THUMBNAIL_WIDTHS, UndecodableImageError } from "../../files/thumbnails.js";
 import type { AppContext } from "../context.js";
+import { sendError } from "../envelope.js";
+
+/** The query as Fastify's parser hands it over: a repeated key is an array. */
+type Query = Record<string, string | string[] | undefined>;
+/** A repeated `exp` or `sig` is not a link peel issued: "" makes it fail the signature check. */
+const single = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? "" : v);
 
 /**
  * GET/HEAD /files/... — result and upload bytes, no auth, no User-Agent requirement
- * (kie-contract §11). URLs are unguessable (random task ids, per-account tokens); a signed
+ * (docs/kie-contract.md §11). URLs are unguessable (random task ids, per-account tokens); a signed
  * download link (`?exp&sig`) adds `Content-Disposition: attachment`.
  */
 export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -15,26 +22,17 @@ export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
       urlPath = decodeURIComponent(req.url.split("?")[0]);
     } catch {
       // A malformed %-escape cannot name a file peel issued.
-      return reply.code(404).send({ code: 404, msg: "File not found", data: null });
+      return sendError(reply, "kie", FILE_ERRORS.not_found);
     }
-    const q = req.query as { exp?: string; sig?: string; w?: unknown };
+    const q = req.query as Query;
     const width = q.w === undefined ? null : Number(q.w);
     // canonical spellings only ("256", not "256.0"): one cache entry per width
     if (width !== null && !(q.w === String(width) && THUMBNAIL_WIDTHS.includes(width))) {
-      return reply.code(400).send({ code: 400, msg: `w must be one of ${THUMBNAIL_WIDTHS.join(", ")}`, data: null });
+      return sendError(reply, "kie", FILE_ERRORS.bad_width);
     }
-    const res = await ctx.files.open(urlPath, { exp: q.exp, sig: q.sig });
-    if (res.kind !== "ok") {
-      const [status, msg] =
-        res.kind === "expired"
-          ? [404, "File has expired"]
-          : res.kind === "bad_signature"
-            ? [403, "Download link signature is invalid"]
-            : res.kind === "link_expired"
-              ? [403, "Download link has expired"]
-              : [404, "File not found"];
-      return reply.code(status).send({ code: status, msg, data: null });
-    }
+    const res = await ctx.files.open(urlPath, { exp: single(q.exp), sig: single(q.sig) });
+    // FileService's refusals are named like their FILE_ERRORS entries (docs/errors.md).
+    if (res.kind !== "ok") return sendError(reply, "kie", FILE_ERRORS[res.kind]);
     const { record, attachment } = res;
     let object = res.object;
     if (width !== null) {
@@ -44,7 +42,7 @@ export function fileRoutes(app: FastifyInstance, ctx: AppContext): void {
         object = await ctx.thumbnails.get(record, width);
       } catch (err) {
         if (!(err instanceof UndecodableImageError)) throw err;
-        return reply.code(422).send({ code: 422, msg: "The file is not an image peel can decode", data: null });
+        return sendError(reply, "kie", FILE_ERRORS.not_an_image);
       }
     }
     reply.header("content-type", object.contentType);
