@@ -1,13 +1,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { validateCreateTask } from "../src/domain/validation.js";
-import { FAIL_REASONS, KIE_ERRORS, UPLOAD_ERRORS, type ErrorDef } from "../src/errors.js";
+import { FAIL_REASONS, FILE_ERRORS, KIE_ERRORS, PEEL_ERRORS, UPLOAD_ERRORS, type ErrorDef } from "../src/errors.js";
 
 /**
- * Style habit 4: every error in the registry (src/errors.ts) has an entry in docs/errors.md, and
- * every entry there is in the registry, with the same HTTP status, code and msg.
+ * Every error in the registry (src/errors.ts) has an entry in docs/errors.md, and every entry there
+ * is in the registry, with the same HTTP status, code and msg; and no code outside the one error
+ * helper (sendError, src/http/envelope.ts) writes an error body itself.
  */
 
 const DOC = readFileSync(fileURLToPath(new URL("../docs/errors.md", import.meta.url)), "utf8");
@@ -67,6 +69,24 @@ function checkBothWays(marker: string, registry: Record<string, ErrorDef>): void
 describe("docs/errors.md ⇄ src/errors.ts", () => {
   test("KIE_ERRORS", () => checkBothWays("KIE_ERRORS", KIE_ERRORS));
   test("UPLOAD_ERRORS", () => checkBothWays("UPLOAD_ERRORS", UPLOAD_ERRORS));
+  test("FILE_ERRORS", () => checkBothWays("FILE_ERRORS", FILE_ERRORS));
+
+  test("PEEL_ERRORS (the body's error.code is the entry's name)", () => {
+    const doc = new Map<string, { http: number; msg: string; when: string }>();
+    for (const [name, http, msg, when] of sectionRows("PEEL_ERRORS")) {
+      const n = unquote(name);
+      assert.ok(!doc.has(n), `PEEL_ERRORS: ${n} documented twice`);
+      doc.set(n, { http: Number(http), msg: unquote(msg), when: when ?? "" });
+    }
+    for (const [name, def] of Object.entries(PEEL_ERRORS)) {
+      const d = doc.get(name);
+      assert.ok(d, `PEEL_ERRORS.${name} is missing from docs/errors.md`);
+      assert.deepEqual({ http: d.http, msg: d.msg }, { http: def.http, msg: def.msg }, `PEEL_ERRORS.${name}`);
+      assert.ok(d.when.length > 10, `PEEL_ERRORS.${name} says when it happens`);
+    }
+    for (const name of doc.keys())
+      assert.ok(name in PEEL_ERRORS, `docs/errors.md documents PEEL_ERRORS.${name}, which is not in the registry`);
+  });
 
   test("FAIL_REASONS", () => {
     const doc = new Map<string, { failCode: string; failMsg: string; when: string }>();
@@ -92,6 +112,19 @@ describe("registry sanity", () => {
   test("HTTP status is 200 for business errors; only 404 route, 429 and 500 differ (kie-contract §3)", () => {
     for (const [name, def] of [...Object.entries(KIE_ERRORS), ...Object.entries(UPLOAD_ERRORS)]) {
       if (def.http !== 200) assert.ok([404, 429, 500].includes(def.http) && def.http === def.code, name);
+      assert.ok(def.msg.length > 0 && def.msg === def.msg.trim(), name);
+    }
+  });
+
+  test("file URL errors carry their HTTP status as body code", () => {
+    for (const [name, def] of Object.entries(FILE_ERRORS))
+      assert.ok([403, 404].includes(def.http) && def.http === def.code, name);
+  });
+
+  test("admin errors: code is the entry's name, HTTP status is a 4xx or 5xx", () => {
+    for (const [name, def] of Object.entries(PEEL_ERRORS)) {
+      assert.equal(def.code, name);
+      assert.ok(def.http >= 400 && def.http < 600, name);
       assert.ok(def.msg.length > 0 && def.msg === def.msg.trim(), name);
     }
   });
@@ -129,5 +162,23 @@ describe("the validation messages listed in docs/errors.md are what validateCrea
       assert.equal(r.ok, false, `row ${n}`);
       assert.equal(!r.ok && r.msg, unquote(msg), `row ${n}`);
     });
+  });
+});
+
+describe("error bodies are built in one place", () => {
+  const SRC = fileURLToPath(new URL("../src", import.meta.url));
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((e) => {
+      const p = path.join(dir, e);
+      return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+    });
+
+  test("only src/http/envelope.ts sends an object with error, code, msg or success keys", () => {
+    const inline = /\.send\(\s*\{\s*(error|code|msg|success)\s*:/;
+    const offenders = files(SRC)
+      .filter((f) => !f.endsWith(path.join("http", "envelope.ts")))
+      .filter((f) => inline.test(readFileSync(f, "utf8")))
+      .map((f) => path.relative(SRC, f));
+    assert.deepEqual(offenders, [], "build error bodies with sendError and a registry entry");
   });
 });

@@ -69,10 +69,14 @@ function acceptsString(s: TSchema): boolean {
   return false;
 }
 
-/** A rest-of-path param (`*`, e.g. a model id with a slash) is the flag --path. */
+/**
+ * Flags are the fields in kebab case (`maxRunning` → --max-running; the camelCase name works too);
+ * a rest-of-path param (`*`, e.g. a model id with a slash) is --path.
+ */
 const WILDCARD_FLAG = "path";
-const flagField = (route: AdminRoute, flag: string) => (flag === WILDCARD_FLAG && "*" in route.params.properties ? "*" : flag);
-const flagOf = (field: string) => (field === "*" ? WILDCARD_FLAG : field);
+const flagField = (route: AdminRoute, flag: string) =>
+  flag === WILDCARD_FLAG && "*" in route.params.properties ? "*" : flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const flagOf = (field: string) => (field === "*" ? WILDCARD_FLAG : field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 
 function fieldsOf(route: AdminRoute): string {
   const parts: TObject[] = [route.params, route.query, route.body];

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ADMIN_ROUTES } from "../../src/admin/route-table.js";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { body, create, credit } from "./helpers.js";
 
@@ -54,7 +55,9 @@ async function scenario(peel: TestPeel, cli: (...args: string[]) => Promise<Run>
   const keyId = /key id: +(key_\w+)/.exec(out)?.[1];
   assert.ok(accountId && keyId, out);
   assert.equal(await credit(peel, key), 1000);
-  assert.equal((await create(peel, body(), { key })).json.code, 200);
+  const created = await create(peel, body(), { key });
+  assert.equal(created.json.code, 200);
+  const taskId: string = created.json.data.taskId;
 
   // independent commands run side by side to keep the suite quick
   const [granted, keys, accounts, on, fourK, unknown] = await Promise.all([
@@ -83,12 +86,23 @@ async function scenario(peel: TestPeel, cli: (...args: string[]) => Promise<Run>
   await eventually(async () => (await create(peel, body(), { key })).json.code === 455, "maintenance on");
   assert.equal(await credit(peel, key), 1232, "reads still work");
 
-  const [shown, ledger, off, model] = await Promise.all([
+  const [shown, ledger, off, model, task, renamed, badLimit, zero] = await Promise.all([
     cli("credits", "show", accountId).then(json),
     cli("credits", "ledger", accountId).then(json),
     cli("maintenance", "off").then(json),
     cli("models", "disable", "nano-banana-pro").then(json),
+    cli("tasks", "show", taskId).then(json),
+    // any route-table operation by name, flags from its schemas
+    cli("admin", "updateAccount", "--id", accountId, "--name", "cli-renamed", "--max-running", "2").then(json),
+    cli("admin", "listLedger", "--id", accountId, "--limit", "abc"),
+    cli("admin", "grantCredits", "--id", accountId, "--amount", "0"),
   ]);
+  assert.deepEqual([task.taskId, task.accountId, task.price, task.model], [taskId, accountId, 18, "nano-banana-pro"]);
+  assert.deepEqual([renamed.id, renamed.name, renamed.maxRunning], [accountId, "cli-renamed", 2]);
+  assert.equal(badLimit.code, 1);
+  assert.match(badLimit.stderr, /peel: 400 invalid_request: query\.limit: Expected integer/);
+  assert.equal(zero.code, 1);
+  assert.match(zero.stderr, /peel: 400 invalid_amount: /);
   assert.deepEqual(shown, { balance: 1232, unmetered: false });
   assert.deepEqual(
     ledger.map((e: any) => [e.kind, e.amount, e.note]),
@@ -125,6 +139,20 @@ test("peel commands on the database directly, next to a running server", async (
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /usage: peel/);
   assert.equal((await peelCli({ PEEL_DATA_DIR: dataDir }, "frobnicate")).code, 2);
+
+  // `peel admin` lists every operation of the route table; unknown names and flags are usage errors
+  const listing = ok(await peelCli({ PEEL_DATA_DIR: dataDir }, "admin"));
+  for (const [name, r] of Object.entries(ADMIN_ROUTES))
+    assert.ok(listing.includes(`peel admin ${name} `) && listing.includes(r.path), name);
+  const [unknownOp, unknownFlag] = await Promise.all([
+    peelCli({ PEEL_DATA_DIR: dataDir }, "admin", "frobnicate"),
+    peelCli({ PEEL_DATA_DIR: dataDir }, "admin", "grantCredits", "--id", peel.account.id, "--amount", "5", "--colour", "red"),
+  ]);
+  assert.equal(unknownOp.code, 2);
+  assert.match(unknownOp.stderr, /unknown admin operation "frobnicate"/);
+  assert.equal(unknownFlag.code, 2);
+  assert.match(unknownFlag.stderr, /grantCredits has no field --colour/);
+  assert.equal(await credit(peel), 1000, "nothing was granted");
 });
 
 test("peel commands over the admin API (PEEL_ADMIN_URL + PEEL_ADMIN_TOKEN)", async (t) => {
