@@ -88,7 +88,7 @@ function fieldsOf(route: AdminRoute): string {
 }
 
 function describe(name: string, route: AdminRoute): string {
-  return `peel admin ${name} ${fieldsOf(route)}\n  ${route.method} ${route.path}: ${route.summary}`;
+  return `peel admin ${name} ${fieldsOf(route)}`.trimEnd() + `\n  ${route.method} ${route.path}: ${route.summary}`;
 }
 
 function listing(): string {
