@@ -277,7 +277,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const engine = r.oneOf<EngineKind>("PEEL_ENGINE", geminiKey ? "gemini" : "sandbox", ["sandbox", "gemini", "vertex"]);
   const vertexProject = r.str("PEEL_VERTEX_PROJECT", null) ?? r.str("GOOGLE_CLOUD_PROJECT", null);
   if (engine === "gemini" && !geminiKey) r.problems.push("PEEL_ENGINE=gemini needs GEMINI_API_KEY");
-  // Without a project, Vertex runs in express mode on an API key (gemini-notes §14).
+  // Without a project, Vertex runs in express mode on an API key (docs/gemini.md#endpoints-and-keys).
   if (engine === "vertex" && !vertexProject && !geminiKey) {
     r.problems.push(
       "PEEL_ENGINE=vertex needs PEEL_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT), or GEMINI_API_KEY for Vertex express mode",

@@ -10,7 +10,7 @@ export function newId(kind: IdKind): string {
   return `${kind}_${randomString(20)}`;
 }
 
-/** kie taskId: 32 lower-case hex characters from 128 random bits (kie-contract §4.4). */
+/** kie taskId: 32 lower-case hex characters from 128 random bits (docs/kie-contract.md §4.4). */
 export function newTaskId(): string {
   return take(16).toString("hex");
 }

@@ -109,7 +109,7 @@ describe("docs/errors.md ⇄ src/errors.ts", () => {
 });
 
 describe("registry sanity", () => {
-  test("HTTP status is 200 for business errors; only 404 route, 429 and 500 differ (kie-contract §3)", () => {
+  test("HTTP status is 200 for business errors; only 404 route, 429 and 500 differ (docs/kie-contract.md §3)", () => {
     for (const [name, def] of [...Object.entries(KIE_ERRORS), ...Object.entries(UPLOAD_ERRORS)]) {
       if (def.http !== 200) assert.ok([404, 429, 500].includes(def.http) && def.http === def.code, name);
       assert.ok(def.msg.length > 0 && def.msg === def.msg.trim(), name);

@@ -2,7 +2,7 @@ import type { OutputFormat, Resolution } from "./types.js";
 
 /**
  * The model registry: every kie model peel serves, with its input field names, defaults and limits
- * (kie-contract §4.1 and Appendix A). Validation (validation.ts) and the OpenAPI schemas
+ * (docs/kie-contract.md §4.1 and Appendix A). Validation (validation.ts) and the OpenAPI schemas
  * (http/schemas.ts) are both derived from these specs, so they cannot drift apart.
  */
 export interface ModelSpec {

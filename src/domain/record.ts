@@ -1,7 +1,7 @@
 import type { TaskRecord } from "./types.js";
 
 /**
- * The two wire views of a task: the recordInfo `data` object (kie-contract §5.1) and the callback
+ * The two wire views of a task: the recordInfo `data` object (docs/kie-contract.md §5.1) and the callback
  * body (§7.2). They differ on purpose where kie's own pages differ (§15): unset strings are `""`
  * in recordInfo and `null` in callbacks.
  */

@@ -4,7 +4,8 @@
  * - account: owns API keys, a credit balance, tasks, uploaded files and webhook secrets.
  * - API key: a bearer credential of one account; rate limits and usage caps apply per key.
  * - task: one image-generation request accepted by createTask; has a kie `taskId` (32 hex).
- * - state: waiting → queuing → generating → success | fail (kie-contract §6). Terminal states never change.
+ * - state: waiting → queuing → generating → success | fail (docs/kie-contract.md §6). Terminal
+ *   states never change.
  * - worker: a loop that claims a task with a lease, runs the engine, stores the result, releases.
  * - lease: a worker's time-limited claim on a task; an expired lease lets another worker take it.
  * - attempt: one call to the engine for a task; transient failures are retried inside `generating`.

@@ -2,7 +2,7 @@ import { acceptedFormats, modelSpec, outputFormatOf, type ModelSpec } from "./mo
 import type { NormalizedInput, Resolution } from "./types.js";
 
 /**
- * createTask validation, in the exact order of kie-contract §4.3: the first failing check answers
+ * createTask validation, in the exact order of docs/kie-contract.md §4.3: the first failing check answers
  * with its exact msg. Unknown fields are ignored; a field set to null counts as absent.
  */
 export type ValidationResult =
@@ -27,8 +27,8 @@ export function isHttpUrl(v: unknown): v is string {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
- * @param servedModels ids this instance serves (disabled models still count as served: they get
- *   505 later, not 422).
+ * @param served whether this instance serves a model id (default: every registered model).
+ *   Disabled models still count as served: they get 505 later, not 422.
  */
 export function validateCreateTask(
   body: Record<string, unknown>,

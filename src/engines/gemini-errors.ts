@@ -1,7 +1,7 @@
 import { ProviderError } from "../errors.js";
 
 /**
- * Google error bodies → ProviderError (gemini-notes §9). Every decision about retrying an HTTP or
+ * Google error bodies → ProviderError (docs/gemini.md#errors). Every decision about retrying an HTTP or
  * network failure is made here, so the worker only reads `retryable` / `retryAfterMs` /
  * `dailyQuota`.
  */
@@ -23,7 +23,7 @@ export interface ClassifiedHttpError {
   dailyQuota: boolean;
 }
 
-/** Without RetryInfo, a per-minute 429 waits this long (gemini-notes §9.3). */
+/** Without RetryInfo, a per-minute 429 waits this long (docs/gemini.md#retries). */
 export const DEFAULT_RATE_LIMIT_WAIT_MS = 20_000;
 
 /** Parses a non-2xx body; non-JSON bodies (proxies, HTML error pages) become `{ message }`. */
@@ -111,7 +111,7 @@ export function classifyHttpError(status: number, text: string, model: string): 
 
   if (status === 429) {
     if (isDailyQuota(g)) {
-      // The RetryInfo delay on daily violations is misleading (§9.3): waiting does not help.
+      // The RetryInfo delay on daily violations is misleading (docs/gemini.md#retries): waiting does not help.
       return {
         error: new ProviderError("upstream_busy", `Gemini daily quota exhausted for ${model} (${what})`, {
           retryable: false,
@@ -140,7 +140,7 @@ export function classifyHttpError(status: number, text: string, model: string): 
     return plain(new ProviderError("upstream_busy", `Gemini ${what}`, { retryable: true, status, outcome }));
   }
   if (status === 400 && /Provided image is not valid/i.test(g.message ?? "")) {
-    // Google does not say which reference it rejected, so the failMsg names none (kie-contract §6.3).
+    // Google does not say which reference it rejected, so the failMsg names none (docs/kie-contract.md §6.3).
     return plain(
       new ProviderError("invalid_input", `Gemini rejected an input image (${what})`, {
         status,
@@ -183,7 +183,7 @@ export function classifyHttpError(status: number, text: string, model: string): 
   );
 }
 
-/** Network failures (`fetch failed`, ECONNRESET, socket closed, ...) count as 503 (§9.1). */
+/** Network failures (`fetch failed`, ECONNRESET, socket closed, ...) count as 503 (docs/gemini.md#errors). */
 export function networkError(err: unknown, model: string): ProviderError {
   const code = (err as { code?: unknown })?.code;
   const msg = err instanceof Error ? err.message : String(err);
@@ -199,7 +199,8 @@ export function networkError(err: unknown, model: string): ProviderError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pacific midnight: daily quotas reset at midnight America/Los_Angeles (§2).
+// Pacific midnight: daily quotas reset at midnight America/Los_Angeles
+// (docs/gemini.md#endpoints-and-keys).
 
 const PACIFIC = "America/Los_Angeles";
 const partsFmt = new Intl.DateTimeFormat("en-US", {

@@ -2,15 +2,15 @@ import type { GenerateRequest } from "./engine.js";
 import { googleImageModel } from "./gemini-models.js";
 
 /**
- * Building the generateContent request (gemini-notes §3, §14). Pure functions, so the wire shape
+ * Building the generateContent request (docs/gemini.md#request). Pure functions, so the wire shape
  * can be tested without a server.
  */
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 
 /**
- * Vertex host per location (gemini-notes §14): `global` → the global host, the multi-regions `us`
- * and `eu` → their `rep` hosts, anything else → the regional host.
+ * Vertex host per location (docs/gemini.md#endpoints-and-keys): `global` → the global host, the
+ * multi-regions `us` and `eu` → their `rep` hosts, anything else → the regional host.
  */
 export function vertexBaseUrl(location: string): string {
   if (location === "global") return "https://aiplatform.googleapis.com";
@@ -44,7 +44,7 @@ export function generateContentUrl(target: EndpointTarget, model: string): strin
 
 const trimSlash = (s: string): string => s.replace(/\/+$/, "");
 
-/** The parts of the request body peel sends, camelCase throughout (§3.2). */
+/** The parts of the request body peel sends, camelCase throughout. */
 export interface GenerateContentBody {
   contents: Array<{
     role: "user";
@@ -75,7 +75,8 @@ export function sendsGoogleSearch(req: Pick<GenerateRequest, "upstreamModel" | "
 }
 
 /**
- * §3.1: prompt first, then every reference in request order with its sniffed MIME type.
+ * Prompt first, then every reference in request order with its sniffed MIME type
+ * (docs/gemini.md#request).
  * `aspectRatio` is left out for `auto` (the model follows the input); `imageSize` is always sent
  * when the model has sizes, `1K` included (imageSizeFor). `tools` carries the search tool when the
  * task asked for `google_search` (sendsGoogleSearch). Deliberately absent: thinkingConfig (Pro
@@ -93,7 +94,7 @@ export function buildGenerateContentBody(req: GenerateRequest): GenerateContentB
 
   const body: GenerateContentBody = {
     contents: [{ role: "user", parts }],
-    // TEXT as well as IMAGE so that a refusal comes back as text we can log (§3.1).
+    // TEXT as well as IMAGE so that a refusal comes back as text we can log.
     generationConfig: { responseModalities: ["TEXT", "IMAGE"] },
   };
   if (Object.keys(imageConfig).length > 0) body.generationConfig.imageConfig = imageConfig;

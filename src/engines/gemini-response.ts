@@ -2,7 +2,7 @@ import { ProviderError } from "../errors.js";
 import { sniffImage, type SniffedFormat } from "../images/sniff.js";
 
 /**
- * Reading a 200 generateContent reply (gemini-notes §6, §8): pick the deliverable image, or
+ * Reading a 200 generateContent reply (docs/gemini.md#reading-a-reply): pick the deliverable image, or
  * classify why there is none. Responses are documented as camelCase, but snake_case is read too
  * because proxies and older API versions have sent it.
  */
@@ -18,7 +18,7 @@ function field(o: Obj | undefined, camel: string): unknown {
 }
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
-/** finishReasons that withhold the output even if an image part is present (§8). */
+/** finishReasons that withhold the output even if an image part is present. */
 const BLOCKING_FINISH = new Set([
   "SAFETY",
   "IMAGE_SAFETY",
@@ -30,13 +30,13 @@ const BLOCKING_FINISH = new Set([
   "IMAGE_RECITATION",
 ]);
 
-/** The image chosen by §6.3, decoded once. */
+/** The image chosen by the selection rule, decoded once. */
 export interface ChosenImage {
   bytes: Buffer;
   format: SniffedFormat;
-  /** the label Google put on it; kept for logs only, never trusted (§7). */
+  /** the label Google put on it; kept for logs only, never trusted (docs/gemini.md#image-formats). */
   declaredMime?: string;
-  /** true when only a thought image was available (the §6.3 fallback). */
+  /** true when only a thought image was available (the fallback of the selection rule). */
   fromThought: boolean;
 }
 
@@ -45,7 +45,7 @@ export interface ResponseSummary {
   finishReason?: string;
   finishMessage?: string;
   blockReason?: string;
-  /** non-thought text parts, e.g. a refusal or a clarifying question (§6.3: logged, never returned). */
+  /** non-thought text parts, e.g. a refusal or a clarifying question (logged, never returned). */
   text: string[];
   modelVersion?: string;
   responseId?: string;
@@ -75,14 +75,14 @@ function imageParts(parts: unknown[]): ImagePart[] {
     const inline = field(p, "inlineData");
     if (!isObj(inline)) continue;
     const data = str(field(inline, "data"));
-    if (!data || sniffBase64(data) === null) continue; // §6.3: only parts whose bytes are an image
+    if (!data || sniffBase64(data) === null) continue; // only parts whose bytes are an image count
     out.push({ data, mimeType: str(field(inline, "mimeType")), thought: field(p, "thought") === true });
   }
   return out;
 }
 
 /**
- * Returns the deliverable image or the ProviderError for the content outcome (§8):
+ * Returns the deliverable image or the ProviderError for the content outcome:
  * blockReason → prompt_blocked; a blocking finishReason → output_blocked (image not delivered);
  * no usable image → no_image with exactly one more attempt.
  */
@@ -128,7 +128,7 @@ export function interpretResponse(json: unknown, model: string): InterpretedResp
   const chosen = finals.at(-1) ?? thoughts.at(-1);
   if (!chosen) {
     // NO_IMAGE, IMAGE_OTHER, OTHER, MAX_TOKENS, STOP with text only, empty parts, or an unknown
-    // future reason: all "no image produced", worth exactly one more attempt (§8, §9.3).
+    // future reason: all "no image produced", worth exactly one more attempt (docs/gemini.md#retries).
     const reason = summary.finishReason ?? "no finishReason";
     // retryable stays false: the attempt budget does not apply, only the single extra attempt.
     const error = new ProviderError(

@@ -10,9 +10,10 @@ import { vertexTokenSource, VertexAuthError, type AccessTokenSource } from "./ve
 
 /**
  * The Gemini engine: one `generate` call is exactly one upstream generateContent attempt over
- * plain REST (gemini-notes §2, §14). The worker owns retries and reads only the ProviderError
- * fields set here. Raw REST rather than @google/genai because the SDK drops `finishMessage`,
- * joins draft images in `response.data` and hides undici's timeouts (§6.3, §10, §13).
+ * plain REST (docs/gemini.md#endpoints-and-keys). The worker owns retries and reads only the
+ * ProviderError fields set here. Raw REST rather than @google/genai because the SDK drops
+ * `finishMessage`, joins draft images in `response.data` and hides undici's timeouts
+ * (docs/gemini.md#why-plain-rest-rather-than-googlegenai).
  */
 
 /** Pino-compatible subset; the engine logs outcomes, never bodies or keys. */
@@ -25,7 +26,10 @@ export interface GeminiEngineOptions {
   mode: "gemini" | "vertex";
   /** Gemini API key (x-goog-api-key); in Vertex mode without a project it selects express mode. */
   apiKey?: string | null;
-  /** @defaultValue https://generativelanguage.googleapis.com (gemini) / the location's Vertex host (§14) */
+  /**
+   * @defaultValue https://generativelanguage.googleapis.com (gemini) / the location's Vertex host
+   * (docs/gemini.md#endpoints-and-keys)
+   */
   baseUrl?: string | null;
   vertexProject?: string | null;
   /** @defaultValue "global" */
@@ -56,7 +60,8 @@ export class GeminiEngine implements ImageEngine {
   private readonly opts: GeminiEngineOptions;
   private readonly target: EndpointTarget;
   // headersTimeout/bodyTimeout 0: generateContent sends no headers until the image is done, and
-  // undici's 300 s defaults would kill 4K calls (§10). The AbortSignal below is the only limit.
+  // undici's 300 s defaults would kill 4K calls (docs/gemini.md#latency-and-timeouts). The
+  // AbortSignal below is the only limit.
   private readonly agent = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
   private readonly tokens: AccessTokenSource | null;
   private readonly clock: { now(): number };
@@ -149,8 +154,8 @@ export class GeminiEngine implements ImageEngine {
     } catch (err) {
       if (signal.aborted) throw abortError(signal);
       if (attempt.signal.reason instanceof AttemptTimeout) {
-        // Google may still finish — and bill — a request we gave up on (§9.1), so a timeout is
-        // retried at most once: retryOnce together with retryable (queue/backoff.ts retryPlan).
+        // Google may still finish — and bill — a request we gave up on (docs/gemini.md#retries), so
+        // a timeout is retried at most once: retryOnce together with retryable (queue/backoff.ts).
         throw new ProviderError("upstream_busy", `Gemini attempt for ${model} timed out after ${timeoutMs} ms`, {
           retryable: true,
           retryOnce: true,
@@ -183,7 +188,8 @@ export class GeminiEngine implements ImageEngine {
     }
     this._healthy = true;
     throwIfAborted(signal);
-    // encodeAs returns the bytes untouched when the sniffed format already matches (§7).
+    // encodeAs returns the bytes untouched when the sniffed format already matches
+    // (docs/gemini.md#image-formats).
     const encoded = await encodeAs(out.image.bytes, req.outputFormat);
     return { bytes: encoded.bytes, format: req.outputFormat, width: encoded.width, height: encoded.height };
   }
@@ -245,7 +251,8 @@ function summaryForLog(s: ResponseSummary): object {
     finishReason: s.finishReason,
     finishMessage: s.finishMessage,
     blockReason: s.blockReason,
-    // Model text (a refusal or question) is logged with the task, clipped (§6.3).
+    // Model text (a refusal or question) is logged with the task, clipped
+    // (docs/gemini.md#reading-a-reply).
     text: s.text.join("\n").slice(0, 500) || undefined,
     responseId: s.responseId,
   };

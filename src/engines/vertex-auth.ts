@@ -1,7 +1,7 @@
 /**
- * Bearer tokens for Vertex AI (gemini-notes §14): a static token when the operator configured one,
- * else Application Default Credentials with the cloud-platform scope. google-auth-library is
- * imported lazily so Gemini-API deployments never load it.
+ * Bearer tokens for Vertex AI (docs/gemini.md#endpoints-and-keys): a static token when the
+ * operator configured one, else Application Default Credentials with the cloud-platform scope.
+ * google-auth-library is imported lazily so Gemini-API deployments never load it.
  */
 
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";

@@ -26,7 +26,7 @@ export interface FileServiceOptions {
   clock: { now(): number };
 }
 
-/** The kie §10.2 `data` object. */
+/** The upload API's `data` object (docs/kie-contract.md §10.2). */
 export interface UploadResult {
   fileName: string;
   filePath: string;
@@ -43,7 +43,7 @@ export type OpenResult =
   | { kind: "ok"; object: StoredObject; record: FileRecord; attachment: boolean }
   | { kind: "not_found" | "expired" | "bad_signature" | "link_expired" };
 
-/** download-url links live 20 minutes (kie-contract §9). */
+/** download-url links live 20 minutes (docs/kie-contract.md §9). */
 export const DOWNLOAD_LINK_TTL_SEC = 20 * 60;
 /** bytes needed to tell PNG, JPEG and WebP apart (sniff.ts). */
 const SNIFF_BYTES = 12;
@@ -174,9 +174,9 @@ export class FileService {
   }
 
   /**
-   * download-url (kie §9). The route answers `url is required` for a missing or non-string url
-   * before calling this. Unknown paths and other accounts' files both read "not_ours", so the
-   * answer never tells whether someone else's file exists.
+   * download-url (docs/kie-contract.md §9). The route answers `url is required` for a missing or
+   * non-string url before calling this. Unknown paths and other accounts' files both read
+   * "not_ours", so the answer never tells whether someone else's file exists.
    */
   async downloadLink(url: unknown, accountId: string): Promise<DownloadLink> {
     if (typeof url !== "string") return { kind: "not_ours" };

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /**
- * Signed download links for files peel serves itself (embedded mode, kie-contract §9).
+ * Signed download links for files peel serves itself (embedded mode, docs/kie-contract.md §9).
  *
  * sig = first 32 hex characters (128 bits) of HMAC-SHA256(secret, urlPath + "\n" + exp), where
  * exp is a Unix time in seconds. The path is the exact `/files/...` path the link points at, so a

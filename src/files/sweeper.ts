@@ -19,7 +19,7 @@ export interface SweepOptions {
 }
 
 /**
- * Retention (kie-contract §11, §12): deletes the bytes of every file record whose expiresAt ≤ now
+ * Retention (docs/kie-contract.md §11, §12): deletes the bytes of every file record whose expiresAt ≤ now
  * and marks the record deleted (the record stays, so its URL answers "expired"). Idempotent: a
  * missing object is fine and deleted records are never listed again. A failed delete is logged and
  * skipped; its record stays live and is retried by the next sweep. Returns how many were swept.

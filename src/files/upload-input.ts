@@ -3,7 +3,7 @@ import { UploadError } from "../errors.js";
 import { EXT_OF, type SniffedFormat } from "../images/sniff.js";
 
 /**
- * Checks and decoding for the upload API's client fields (kie-contract §10.1). Pure functions:
+ * Checks and decoding for the upload API's client fields (docs/kie-contract.md §10.1). Pure functions:
  * each returns the normalised value or throws the UploadError the route answers with.
  */
 
@@ -101,7 +101,7 @@ function hasExtension(name: string): boolean {
 const DATA_URL = /^data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9!#$&^_.+-]+=[^;,]*)*);base64,/i;
 
 /**
- * `base64Data` (kie-contract §10.1): bare Base64 or a `data:<mime>;base64,` URL. The declared mime
+ * `base64Data` (docs/kie-contract.md §10.1): bare Base64 or a `data:<mime>;base64,` URL. The declared mime
  * is ignored (the type comes from the bytes). Line breaks and spaces are dropped (MIME encoders wrap
  * lines); anything else outside the Base64 alphabet (standard or URL-safe), misplaced padding or an
  * impossible length is `bad_base64`. Missing, null or empty is `missing_base64`.

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 
 /**
  * kie clients sometimes omit Content-Type or send the wrong one, so JSON endpoints parse the body
- * as JSON whatever it says (kie-contract §1). A body that is not JSON is not an error at parse
+ * as JSON whatever it says (docs/kie-contract.md §1). A body that is not JSON is not an error at parse
  * time: the handler answers it in its own envelope, after auth and rate limiting (§4.2 order).
  */
 export interface ParsedBody {

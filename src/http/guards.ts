@@ -26,7 +26,7 @@ function limitsFor(ctx: AppContext, limits: KeyLimits, bucket: RateBucket): { ma
 }
 
 /**
- * Runs before the body is parsed, in the order of kie-contract §4.2: authenticate (401),
+ * Runs before the body is parsed, in the order of docs/kie-contract.md §4.2: authenticate (401),
  * maintenance (455, createTask only), rate limit (HTTP 429 with Retry-After; refused calls do not
  * count, admitted ones count even if they later fail validation).
  */

@@ -4,7 +4,7 @@ import { MAX_URL_LENGTH } from "../domain/validation.js";
 
 /**
  * OpenAPI schemas, derived from the same ModelSpecs that validation.ts enforces (so the docs and
- * the validator cannot disagree), plus the response shapes of kie-contract §4–§10.
+ * the validator cannot disagree), plus the response shapes of docs/kie-contract.md §4–§10.
  */
 
 const Url = Type.String({ format: "uri", maxLength: MAX_URL_LENGTH });

@@ -3,8 +3,8 @@ import type { OutputFormat } from "../domain/types.js";
 import { sniffImage } from "./sniff.js";
 
 /**
- * Format conversion of finished images (gemini-notes §7): the stored file's bytes must agree with
- * the task's output_format, whatever the engine returned. Never resizes.
+ * Format conversion of finished images (docs/gemini.md#image-formats): the stored file's bytes
+ * must agree with the task's output_format, whatever the engine returned. Never resizes.
  */
 
 // peel decodes each image once and never reopens it, so libvips' operation cache only holds on to

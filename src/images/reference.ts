@@ -2,16 +2,16 @@ import { JPEG_OPTIONS, openImage } from "./convert.js";
 import { MIME_OF, sniffImage } from "./sniff.js";
 
 /**
- * Reference (input) images before they go upstream (gemini-notes §12, docs/engines.md): anything
- * over 7,000,000 bytes is re-encoded so that every reference fits Vertex's 7 MB inline limit and
- * eight of them stay well under the Gemini API's request limit.
+ * Reference (input) images before they go upstream (docs/gemini.md#reference-images,
+ * docs/engines.md): anything over 7,000,000 bytes is re-encoded so that every reference fits
+ * Vertex's 7 MB inline limit and eight of them stay well under the Gemini API's request limit.
  */
 
 /** Largest reference sent as is, in bytes (Vertex's inline per-file limit). */
 export const REFERENCE_MAX_BYTES = 7_000_000;
 
 /**
- * Long-edge caps tried in order for an oversized reference, in pixels. gemini-notes §12 gives
+ * Long-edge caps tried in order for an oversized reference, in pixels. Google's guidance gives
  * 4096 then 3072; peel adds 2048 so that even incompressible content (noise, ~0.9 byte per pixel
  * at q90) ends under the limit.
  */

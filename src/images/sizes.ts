@@ -1,9 +1,9 @@
 import type { Resolution } from "../domain/types.js";
 
 /**
- * Output pixel sizes per kie model, ratio and resolution (gemini-notes §5). peel never resizes a
- * real model's output to these numbers; they are what the sandbox engine draws and what the docs
- * promise, so they must match Google's table exactly.
+ * Output pixel sizes per kie model, ratio and resolution (docs/gemini.md#ratios-and-sizes). peel
+ * never resizes a real model's output to these numbers; they are what the sandbox engine draws and
+ * what the docs promise, so they must match Google's table exactly.
  */
 
 type Size = { width: number; height: number };
@@ -11,7 +11,7 @@ type SizeTable = Record<string, Size>;
 
 const size = (width: number, height: number): Size => ({ width, height });
 
-/** The 10 concrete ratios of gemini-3-pro-image, in gemini-notes §4 order. */
+/** The 10 concrete ratios of gemini-3-pro-image, in docs/gemini.md order. */
 export const PRO_RATIOS: readonly string[] = Object.freeze([
   "1:1",
   "2:3",
@@ -25,7 +25,7 @@ export const PRO_RATIOS: readonly string[] = Object.freeze([
   "21:9",
 ]);
 
-/** gemini-3-pro-image (gemini-notes §5). */
+/** gemini-3-pro-image (docs/gemini.md#ratios-and-sizes). */
 const PRO_SIZES: Record<Resolution, SizeTable> = {
   "1K": {
     "1:1": size(1024, 1024),
@@ -65,7 +65,7 @@ const PRO_SIZES: Record<Resolution, SizeTable> = {
   },
 };
 
-/** nano-banana-2's ratios beyond the pro set (kie-contract Appendix A). */
+/** nano-banana-2's ratios beyond the pro set (docs/kie-contract.md Appendix A). */
 const NB2_EXTRA_RATIOS = ["1:4", "4:1", "1:8", "8:1"] as const;
 const NB2_RATIOS: readonly string[] = Object.freeze([...PRO_RATIOS, ...NB2_EXTRA_RATIOS]);
 
@@ -136,8 +136,8 @@ export function outputSize(model: string, aspectRatio: string, resolution: Resol
 }
 
 function nb2Size(ratio: string, resolution: Resolution): Size | undefined {
-  // For the ratios it shares with pro, nano-banana-2 uses pro's table: gemini-notes documents no
-  // separate table for gemini-3.1-flash-image.
+  // For the ratios it shares with pro, nano-banana-2 uses pro's table: Google documents no
+  // separate table for gemini-3.1-flash-image (docs/gemini.md#ratios-and-sizes).
   return (NB2_EXTRA_RATIOS as readonly string[]).includes(ratio) ? derivedSize(ratio, resolution) : PRO_SIZES[resolution][ratio];
 }
 

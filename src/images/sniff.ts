@@ -9,7 +9,7 @@ export const MIME_OF: Record<SniffedFormat, "image/png" | "image/jpeg" | "image/
 
 export const EXT_OF: Record<SniffedFormat, string> = { png: "png", jpeg: "jpg", webp: "webp" };
 
-/** Magic numbers (gemini-notes §7). Needs at most the first 12 bytes. */
+/** Magic numbers (docs/gemini.md#image-formats). Needs at most the first 12 bytes. */
 export function sniffImage(b: Uint8Array): SniffedFormat | null {
   if (
     b.length >= 8 &&

@@ -13,7 +13,7 @@ import type { GuardedClient } from "../net/guarded-fetch.js";
 
 /**
  * Turns a task's `image_input` URLs into the InputImages an engine sends upstream (kie-contract
- * §4.1, §6.3; gemini-notes §12). URLs are loaded one at a time and in order. A download that
+ * §4.1, §6.3; docs/gemini.md#reference-images). URLs are loaded one at a time and in order. A download that
  * grows past REFERENCE_MAX_BYTES (so it will be re-encoded anyway) is spilled to a temporary file
  * and libvips reads it from disk, so a raw input of up to 30 MiB never sits in memory: a task with
  * eight large inputs holds its prepared (≤ 7 MB) references and little else (docs/engines.md).
@@ -43,7 +43,7 @@ export interface InputLoaderOptions {
   tmpDir?: string;
 }
 
-/** kie-contract §10.1: inputs follow at most 3 redirects, each hop checked. */
+/** docs/kie-contract.md §10.1: inputs follow at most 3 redirects, each hop checked. */
 const MAX_REDIRECTS = 3;
 
 export async function loadInputImages(urls: string[], opts: InputLoaderOptions, signal: AbortSignal): Promise<InputImage[]> {

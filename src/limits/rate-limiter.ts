@@ -1,5 +1,5 @@
 /**
- * Rolling-window rate limits per API key (kie-contract §12: createTask 20 per rolling 10 s,
+ * Rolling-window rate limits per API key (docs/kie-contract.md §12: createTask 20 per rolling 10 s,
  * recordInfo 10 per rolling 1 s; both paths of an endpoint share one window).
  *
  * The embedded limiter keeps a sliding log of admission times per (key, bucket) in memory; the

@@ -1,6 +1,7 @@
 /**
- * Engine retry timing (gemini-notes §9.3): transient failures wait 2 s, then 8 s (×4), with full
- * jitter, capped at 60 s. A ProviderError's own retryAfterMs (RetryInfo) wins over the schedule.
+ * Engine retry timing (docs/engines.md#retries-and-timeouts): transient failures wait 2 s, then
+ * 8 s (×4), with full jitter, capped at 60 s. A ProviderError's own retryAfterMs (RetryInfo) wins
+ * over the schedule.
  */
 export interface BackoffOptions {
   /** first delay, ms. @defaultValue 2000 */
@@ -23,7 +24,7 @@ export function backoffDelay(
   return Math.max(1, Math.round(ceiling * random()));
 }
 
-/** The ProviderError fields a retry decision reads (style habit 6: the adapter sets them). */
+/** The ProviderError fields a retry decision reads; the adapter that understood the failure sets them. */
 export interface RetrySignals {
   retryable: boolean;
   retryAfterMs?: number;
@@ -32,7 +33,7 @@ export interface RetrySignals {
 
 /**
  * Whether attempt `attempt` (1-based, just failed) gets another one, and after how long
- * (gemini-notes §9.3):
+ * (docs/engines.md#retries-and-timeouts, docs/gemini.md#retries):
  * - `retryOnce` alone ("no image"): one immediate extra attempt, whatever the budget;
  * - `retryOnce` with `retryable` (our own attempt timeout): one immediate extra attempt, within the
  *   budget — Google may still finish, and bill, the call we gave up on, so never more than one;

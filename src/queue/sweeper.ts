@@ -9,7 +9,7 @@ import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import { Waker } from "./backoff.js";
 
 /**
- * Housekeeping on a timer: fails tasks past their deadline (kie-contract §6.1: "Generation timed
+ * Housekeeping on a timer: fails tasks past their deadline (docs/kie-contract.md §6.1: "Generation timed
  * out"), forgets expired idempotency keys, and deletes files past retention.
  */
 export class Sweeper {

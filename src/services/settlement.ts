@@ -41,7 +41,7 @@ export function callbackOnSettle(opts: {
   };
 }
 
-/** JSON number, integer when whole (kie-contract §8). */
+/** JSON number, integer when whole (docs/kie-contract.md §8). */
 export function creditsNumber(n: number): number {
   return Number.isInteger(n) ? n : Math.round(n * 1e6) / 1e6;
 }

@@ -16,7 +16,7 @@ const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 export type CreateResult = { taskId: string; replayed: boolean };
 
 /**
- * createTask after the guard (auth, maintenance, rate limit): kie-contract §4.2 steps 4–9.
+ * createTask after the guard (auth, maintenance, rate limit): docs/kie-contract.md §4.2 steps 4–9.
  * Every refusal throws a KieError; nothing is stored or charged unless the task is accepted.
  */
 export async function createTask(
@@ -126,7 +126,7 @@ export async function getRecord(ctx: AppContext, principal: Principal, taskId: s
     return cached.view;
   }
   const task = await ctx.store.getTask(taskId, accountId);
-  // Records past retention read as unknown (kie-contract §12: 60 days).
+  // Records past retention read as unknown (docs/kie-contract.md §12: 60 days).
   if (!task || task.createTime < retainedSince) throw new KieError("record_not_found");
   const view = toRecordInfo(task);
   ctx.settledRecords?.offer(accountId, task.createTime, view);

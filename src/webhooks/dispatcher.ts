@@ -11,7 +11,7 @@ import { nextAttemptDelay } from "./schedule.js";
 export { BLOCKED_ERROR } from "./post-callback.js";
 
 /**
- * Sends callbacks from the delivery outbox (kie-contract §7.1, docs/webhooks.md): claim due
+ * Sends callbacks from the delivery outbox (docs/kie-contract.md §7.1, docs/webhooks.md): claim due
  * deliveries under a lease → POST each (bounded concurrency, bounded per receiver) → record the
  * attempt with its outcome. Deliveries are rows, so a crash loses nothing: an unrecorded claim's
  * lease expires and the delivery is sent again (at-least-once; receivers de-duplicate on
@@ -36,7 +36,10 @@ export interface DispatcherOptions {
   clock: Clock;
   /** Lease holder name written with each claim. */
   workerId: string;
-  /** Whole-attempt deadline (connect, headers, body), ms. @defaultValue 15000 (contract §7.1) */
+  /**
+   * Whole-attempt deadline (connect, headers, body), ms. The runtime passes PEEL_CALLBACK_TIMEOUT_MS
+   * (15 s by default, docs/kie-contract.md §7.1).
+   */
   timeoutMs: number;
   /** Most POSTs in flight at once, all receivers together. */
   concurrency: number;
@@ -72,7 +75,7 @@ export interface DeliveryAttemptResult {
   nextAttemptAt: number | null;
 }
 
-/** Bytes of a receiver's response read (to let the connection be reused) before it is dropped. */
+/** Longest wait between claims after repeated claim failures (the database is away), ms. */
 const MAX_ERROR_BACKOFF_MS = 30_000;
 /** Sleep while every slot is busy; a finishing send wakes the loop long before this. */
 const SLOTS_BUSY_WAIT_MS = 30_000;

@@ -1,5 +1,5 @@
 /**
- * The callback retry schedule, as data (kie-contract §7.1, after the Standard Webhooks example
+ * The callback retry schedule, as data (docs/kie-contract.md §7.1, after the Standard Webhooks example
  * schedule). `SCHEDULE_MS[i]` is the wait before attempt i + 1, counted from the end of the
  * attempt before it; index 0 is the first attempt, sent at once. docs/webhooks.md prints this
  * table with cumulative times — keep the two in step (test/webhooks/schedule.test.ts checks).

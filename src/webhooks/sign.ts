@@ -2,11 +2,11 @@ import { createHmac, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 /**
- * Callback signing. Two schemes ride side by side (style habit 11):
- * - kie's (kie-contract §7.3), for clients ported from kie.ai: `X-Webhook-Timestamp` +
+ * Callback signing. Two schemes ride side by side (docs/webhooks.md):
+ * - kie's (docs/kie-contract.md §7.3), for clients ported from kie.ai: `X-Webhook-Timestamp` +
  *   `X-Webhook-Signature` over `taskId.timestamp` — the body is NOT covered. Sent only when the
  *   account has an HMAC key.
- * - Standard Webhooks (spec/standard-webhooks.md, "Signature scheme"): `webhook-id`,
+ * - Standard Webhooks (their spec's "Signature scheme", linked from docs/webhooks.md): `webhook-id`,
  *   `webhook-timestamp`, `webhook-signature` over `id.timestamp.body`, one `v1,` entry per active
  *   `whsec_` secret so a rotation has an overlap in which old and new both verify.
  * The receiver side lives in verify.ts.

@@ -51,7 +51,7 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
 }
 
 /**
- * kie's scheme (kie-contract §7.3): `X-Webhook-Signature` = base64(HMAC-SHA256(key = hmacKey,
+ * kie's scheme (docs/kie-contract.md §7.3): `X-Webhook-Signature` = base64(HMAC-SHA256(key = hmacKey,
  * msg = `${taskId}.${X-Webhook-Timestamp}`)). `body` may be the raw text/Buffer or the parsed
  * object; the task id is read where kie clients read it (data.taskId, data.task_id, taskId).
  * Note the body itself is not signed: prefer `verifyStandardWebhook` where you can.

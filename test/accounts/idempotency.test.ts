@@ -29,7 +29,7 @@ test("the same key with the same body returns the original taskId, marked replay
   assert.equal((await peel.runtime.store.countTasks({ accountId: peel.account.id })).waiting, 1);
   assert.equal((await ledger(peel, peel.account.id)).filter((e) => e.kind === "hold").length, 1);
 
-  // without the header, identical bodies are separate tasks (kie-contract §4.4)
+  // without the header, identical bodies are separate tasks (docs/kie-contract.md §4.4)
   const a = await create(peel, body("same"));
   const b = await create(peel, body("same"));
   assert.notEqual(a.json.data.taskId, b.json.data.taskId);

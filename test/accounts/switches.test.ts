@@ -35,7 +35,7 @@ test("maintenance on: createTask gets 455 on both paths, reads and cancel still 
   assert.equal(r.status, 200);
   assert.deepEqual(r.json, MAINTENANCE);
   assert.deepEqual((await create(peel, body(), { playground: true })).json, MAINTENANCE);
-  // maintenance comes before validation (kie-contract §4.2 step 2)
+  // maintenance comes before validation (docs/kie-contract.md §4.2 step 2)
   assert.deepEqual((await create(peel, { model: "nope" })).json, MAINTENANCE);
   // a bad key is still 401 first
   assert.equal((await create(peel, body(), { key: "peel_wrong" })).json.code, 401);

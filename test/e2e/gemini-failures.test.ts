@@ -6,8 +6,8 @@ import { FakeReceiver } from "../fakes/receiver.js";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
 
 // Issue 3: every upstream outcome, provoked through the whole peel path (createTask → worker →
-// GeminiEngine → fake Google → settle → callback), ends in the kie-contract §6.3 state, failCode
-// and failMsg after the number of upstream attempts gemini-notes §8/§9.3 prescribe, releases the
+// GeminiEngine → fake Google → settle → callback), ends in the docs/kie-contract.md §6.3 state, failCode
+// and failMsg after the number of upstream attempts docs/gemini.md#reading-a-reply and #retries prescribe, releases the
 // held credits and sends a callback. No task stays in `generating`.
 
 const BUSY = "Upstream service is busy, please try again later";
@@ -102,7 +102,7 @@ function assertFailed(o: Outcome, failCode: string, failMsg: string, attempts: n
   assert.equal(o.rec.failMsg, failMsg);
   assert.equal(o.rec.consumeCredits, 0);
   assert.equal(o.attempts.length, attempts, `upstream attempts: ${o.attempts.map((a) => a.scenario).join(", ")}`);
-  // callback (kie-contract §7.2): code 501, the same failCode/failMsg, nothing charged
+  // callback (docs/kie-contract.md §7.2): code 501, the same failCode/failMsg, nothing charged
   assert.equal(o.callback.code, 501);
   assert.equal(o.callback.taskId, o.rec.taskId);
   assert.equal(o.callback.data.state, "fail");
@@ -139,7 +139,7 @@ test("a per-minute 429 is retried after RetryInfo's 2 s and then succeeds", asyn
 
 /** scenario → [failCode, failMsg, upstream attempts] */
 const FAILURES: Array<[FakeScenario, string, string, number]> = [
-  // content outcomes (gemini-notes §8): blocks are final, "no image" gets exactly one more try
+  // content outcomes (docs/gemini.md#reading-a-reply): blocks are final, "no image" gets exactly one more try
   ["prompt_blocked", "422", "The prompt was blocked by the content policy", 1],
   ["image_safety", "422", "The generated image was blocked by the content policy", 1],
   ["no_image", "501", NO_IMAGE, 2],

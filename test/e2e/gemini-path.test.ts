@@ -10,8 +10,8 @@ import { startServer } from "../net/servers.js";
 
 // Issue 3, "how it will be checked": against the fake Google server, every registered model ×
 // concrete aspect ratio × resolution, sent through the whole peel path (createTask → worker →
-// GeminiEngine → file store → download), yields the documented pixel size (gemini-notes §5) in
-// the requested output_format. The fake answers with real images of the size the request asked
+// GeminiEngine → file store → download), yields the documented pixel size
+// (docs/gemini.md#ratios-and-sizes) in the requested output_format. The fake answers with real images of the size the request asked
 // for, so a wrong imageConfig on the wire, a resize or a wrong conversion all show up here.
 
 /** The fake's replies rotate through these so both conversion directions are exercised. */

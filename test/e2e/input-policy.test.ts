@@ -7,7 +7,7 @@ import { startServer, tryStartServer, type TestServer } from "../net/servers.js"
 
 // Issue 3: a createTask whose image_input points at loopback, a private address, a metadata
 // address, or redirects to one, is accepted (the URL is well-formed) but the task fails with
-// kie-contract §6.3's `422 Invalid image_input: <url>` — and nothing is fetched: the forbidden
+// docs/kie-contract.md §6.3's `422 Invalid image_input: <url>` — and nothing is fetched: the forbidden
 // server sees no request and the fake Google sees no generateContent call.
 
 const png = () =>

@@ -4,7 +4,8 @@ import { ManualClock } from "../../src/clock.js";
 import { startFakeGemini, type FakeGemini, type FakeScenario } from "../fakes/fake-gemini.js";
 import { geminiEngine, genRequest, memoryLogger, providerError } from "./gemini-helpers.js";
 
-// Failure outcomes of the gemini engine against the fake (gemini-notes §8, §9, kie-contract §6.3).
+// Failure outcomes of the gemini engine against the fake (docs/gemini.md#reading-a-reply and
+// #errors; docs/kie-contract.md §6.3).
 
 let fake: FakeGemini;
 before(async () => {

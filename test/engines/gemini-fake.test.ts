@@ -3,7 +3,7 @@ import { after, before, beforeEach, test } from "node:test";
 import sharp from "sharp";
 import { startFakeGemini, type FakeGemini } from "../fakes/fake-gemini.js";
 
-// The fake Google server's own contract (gemini-notes §16), so adapter bugs surface against it.
+// The fake Google server's own contract (docs/gemini.md#the-fake-google-server), so adapter bugs surface against it.
 
 let fake: FakeGemini;
 before(async () => {

@@ -5,7 +5,7 @@ import { sniffImage } from "../../src/images/sniff.js";
 import { FAKE_VERTEX_TOKEN, startFakeGemini, type FakeGemini } from "../fakes/fake-gemini.js";
 import { cornerColour, geminiEngine, genRequest, inputImage, memoryLogger } from "./gemini-helpers.js";
 
-// Success paths of the gemini engine against the fake Google server (gemini-notes §3–§7).
+// Success paths of the gemini engine against the fake Google server (docs/gemini.md).
 
 let fake: FakeGemini;
 before(async () => {
@@ -14,7 +14,7 @@ before(async () => {
 after(() => fake.close());
 beforeEach(() => fake.reset());
 
-/** gemini-notes §5, written out independently of src/images/sizes.ts. */
+/** docs/gemini.md#ratios-and-sizes, written out independently of src/images/sizes.ts. */
 const PRO_SIZES: Record<string, [string, string, string]> = {
   "1:1": ["1024x1024", "2048x2048", "4096x4096"],
   "2:3": ["848x1264", "1696x2528", "3392x5056"],

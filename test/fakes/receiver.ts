@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
- * A real HTTP callback receiver for tests (style habit 14: outbound HTTP goes to a real local
+ * A real HTTP callback receiver for tests (outbound HTTP in tests goes to a real local
  * server, not a fetch mock). It records every request and answers with a configurable plan:
  * fail N times then succeed, stay slow, redirect, 410, 429 with Retry-After; `down()` closes the
  * listener so connections are refused, `up()` listens again on the same port.

@@ -7,7 +7,7 @@ import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { callEndpoint, KIE_ENDPOINTS, unauthorizedBody, type KieEndpoint } from "./kie-endpoints.js";
 
 /**
- * Authentication (kie-contract §1, §3: 401 in the endpoint's own envelope, HTTP 200). The shared
+ * Authentication (docs/kie-contract.md §1, §3: 401 in the endpoint's own envelope, HTTP 200). The shared
  * cases are generated for every kie endpoint in KIE_ENDPOINTS.
  */
 

@@ -7,7 +7,7 @@ import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { assertKieError, TINY_PNG_B64 } from "./kie-endpoints.js";
 
 /**
- * download-url refusals and signed-link tampering (kie-contract §9). A ManualClock drives link
+ * download-url refusals and signed-link tampering (docs/kie-contract.md §9). A ManualClock drives link
  * and file expiry, so nothing here waits for real time to pass.
  */
 

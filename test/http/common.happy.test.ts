@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { TINY_PNG_B64 } from "./kie-endpoints.js";
 
-/** The common API (kie-contract §8 chat/credit, §9 download-url) for callers who do it right. */
+/** The common API (docs/kie-contract.md §8 chat/credit, §9 download-url) for callers who do it right. */
 
 let peel: TestPeel;
 let resultUrl: string;

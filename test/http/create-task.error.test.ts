@@ -4,7 +4,7 @@ import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { assertKieError } from "./kie-endpoints.js";
 
 /**
- * createTask refusals (kie-contract §4.2, §4.3, §14.1/3/4/9): every validation row with its exact
+ * createTask refusals (docs/kie-contract.md §4.2, §4.3, §14.1/3/4/9): every validation row with its exact
  * msg, in table order, first error only; body parsing; HTTP 200 for business errors. Nothing
  * refused here is stored or charged.
  */

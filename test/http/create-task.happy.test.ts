@@ -4,7 +4,7 @@ import { MODELS } from "../../src/domain/models.js";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
 
 /**
- * createTask acceptances (kie-contract §4, §5.1 `param`, §14.2/3/11): defaults, null fields,
+ * createTask acceptances (docs/kie-contract.md §4, §5.1 `param`, §14.2/3/11): defaults, null fields,
  * unknown fields, limits at their edge, lenient content types, the playground alias. Workers are
  * off, so every task stays `waiting` and what was stored can be read back exactly.
  */

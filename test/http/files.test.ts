@@ -5,7 +5,7 @@ import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { TINY_PNG_B64 } from "./kie-endpoints.js";
 
 /**
- * File URLs (kie-contract §11, §14.10): plain GET and HEAD, no auth, no User-Agent, the right
+ * File URLs (docs/kie-contract.md §11, §14.10): plain GET and HEAD, no auth, no User-Agent, the right
  * Content-Type and Content-Length. Requests go through node:http so that no header is added
  * behind our back (fetch always sends a User-Agent).
  */

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import assert from "node:assert/strict";
 
 /**
- * The kie endpoints peel serves (kie-contract §2), with a request that would succeed with a good
+ * The kie endpoints peel serves (docs/kie-contract.md §2), with a request that would succeed with a good
  * key. The auth and tenancy suites generate their cases from this list, so a new endpoint added
  * here is covered everywhere at once.
  */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { assertKieError } from "./kie-endpoints.js";
 
-/** recordInfo refusals (kie-contract §5.3, §14.5): all HTTP 200 except the rate limit. */
+/** recordInfo refusals (docs/kie-contract.md §5.3, §14.5): all HTTP 200 except the rate limit. */
 
 let peel: TestPeel;
 before(async () => {

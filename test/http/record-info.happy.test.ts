@@ -4,7 +4,7 @@ import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { startFileServer } from "./kie-endpoints.js";
 
 /**
- * recordInfo for real tasks that run on the sandbox engine (kie-contract §5, §6, §13, §14.5–7):
+ * recordInfo for real tasks that run on the sandbox engine (docs/kie-contract.md §5, §6, §13, §14.5–7):
  * the exact record shape in every state, a success and a failure, and the credits each leaves.
  */
 

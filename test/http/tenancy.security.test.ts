@@ -4,7 +4,7 @@ import { startPeel, type TestPeel } from "../helpers/harness.js";
 import { assertKieError, TINY_PNG_B64 } from "./kie-endpoints.js";
 
 /**
- * Tenancy (kie-contract §1 Ownership, §5.3, §9): account B can neither read, cancel nor get
+ * Tenancy (docs/kie-contract.md §1 Ownership, §5.3, §9): account B can neither read, cancel nor get
  * download links for account A's tasks and files, and learns nothing about their existence: the
  * answers are exactly those for ids and URLs that do not exist.
  */

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PRO_RATIOS, nearestRatio, outputSize, ratiosOf } from "../../src/images/sizes.js";
 
-// gemini-notes §5, copied by hand so a typo in sizes.ts cannot hide behind shared data.
+// docs/gemini.md#ratios-and-sizes, copied by hand so a typo in sizes.ts cannot hide behind shared data.
 const PRO_TABLE: Record<string, [string, string, string]> = {
   "1:1": ["1024x1024", "2048x2048", "4096x4096"],
   "2:3": ["848x1264", "1696x2528", "3392x5056"],
@@ -22,7 +22,7 @@ test("PRO_RATIOS lists the 10 concrete pro ratios", () => {
   assert.ok(!PRO_RATIOS.includes("auto"));
 });
 
-test("nano-banana-pro sizes match gemini-notes §5 for every ratio and resolution", () => {
+test("nano-banana-pro sizes match docs/gemini.md#ratios-and-sizes for every ratio and resolution", () => {
   for (const [ratio, sizes] of Object.entries(PRO_TABLE)) {
     (["1K", "2K", "4K"] as const).forEach((res, i) => {
       assert.equal(fmt(outputSize("nano-banana-pro", ratio, res)), sizes[i], `${ratio} ${res}`);

@@ -12,7 +12,7 @@ import { sleep, until } from "../helpers/polling.js";
 import { freePort } from "../helpers/ports.js";
 
 /**
- * Crash recovery with real processes (kie-contract §6.1: "a process restart never loses or rewinds
+ * Crash recovery with real processes (docs/kie-contract.md §6.1: "a process restart never loses or rewinds
  * a task"; §7.1: callbacks are durable). Each case runs `peel serve` as a child process, kills it
  * with SIGKILL at a chosen moment, starts it again on the same data directory and checks that the
  * outcome is the same as without the crash: the task succeeds, is charged once, and its callback
@@ -222,7 +222,7 @@ class StateLog {
   }
 }
 
-/** Result URL serves a PNG of the 16:9 1K size (gemini-notes §5: 1376×768). */
+/** Result URL serves a PNG of the 16:9 1K size (docs/gemini.md#ratios-and-sizes: 1376×768). */
 async function assertResultImage(rec: any): Promise<void> {
   const urls: string[] = JSON.parse(rec.resultJson).resultUrls;
   assert.equal(urls.length, 1);
@@ -249,7 +249,7 @@ async function assertChargedOnce(peel: PeelInstance, key: string, accountId: str
   }
 }
 
-/** The success callback body of kie-contract §7.2, checked against the task's record. */
+/** The success callback body of docs/kie-contract.md §7.2, checked against the task's record. */
 function assertSuccessCallback(req: RecordedRequest, rec: any, remainedCredits: number): void {
   assert.equal(req.method, "POST");
   assert.match(String(req.headers["content-type"]), /^application\/json/);
@@ -357,7 +357,7 @@ test("SIGKILL right after createTask: accepted tasks (waiting and generating) al
 });
 
 test("SIGKILL while a callback waits for its retry: after restart the retry is delivered", async (t) => {
-  // 500 on the first attempt; the schedule's next try is 5 s (±20 %) later (kie-contract §7.1).
+  // 500 on the first attempt; the schedule's next try is 5 s (±20 %) later (docs/kie-contract.md §7.1).
   const receiver = await FakeReceiver.start(plans.failThenSucceed(1, 500));
   t.after(() => receiver.close());
   const peel = await PeelInstance.create(t, { PEEL_SANDBOX_DELAY_MS: "0" });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { retryPlan, type BackoffOptions } from "../../src/queue/backoff.js";
 
-// gemini-notes §9.3 as a table: which failed attempt gets another, and after how long.
+// docs/gemini.md#retries as a table: which failed attempt gets another, and after how long.
 const backoff: BackoffOptions = { baseMs: 2000, factor: 4, capMs: 60_000 };
 const top = () => 1; // full jitter at its ceiling, so delays are the schedule itself
 

@@ -123,7 +123,7 @@ export function assertUploadError(res: Reply, code: number, msg: string, http = 
   assert.deepEqual(res.json, { success: false, code, msg, data: null });
 }
 
-/** kie-contract §10.2, exactly: the envelope's four keys and data's eight. */
+/** docs/kie-contract.md §10.2, exactly: the envelope's four keys and data's eight. */
 export function assertUploadOk(
   res: Reply,
   expect: { origin: string; token: string; filePath: string; bytes: Buffer; mimeType: string; at: number; retentionMs: number },

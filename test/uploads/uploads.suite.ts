@@ -25,7 +25,7 @@ import {
 } from "./client.js";
 
 /**
- * Issue 6 end to end, through the real HTTP API as a kie client sees it (kie-contract §9–§12):
+ * Issue 6 end to end, through the real HTTP API as a kie client sees it (docs/kie-contract.md §9–§12):
  * the three upload endpoints and their exact envelope and errors, the returned URLs as
  * image_input (read from storage, never over HTTP), tenancy, download-url, replacement, large and
  * concurrent uploads, and retention with a sweep on a ManualClock. One suite, run by

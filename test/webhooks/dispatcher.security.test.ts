@@ -35,7 +35,7 @@ function referenceVerify(payload: string, headers: IncomingHttpHeaders, secret: 
   });
 }
 
-/** kie's documented receiver snippet (kie-contract §7.3). */
+/** kie's documented receiver snippet (docs/kie-contract.md §7.3). */
 function kieDocumentedVerify(body: any, headers: Record<string, string>, hmacKey: string): boolean {
   const ts = headers["x-webhook-timestamp"];
   const sig = headers["x-webhook-signature"];

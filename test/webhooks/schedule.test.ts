@@ -56,7 +56,7 @@ test("parseRetryAfter reads seconds and HTTP dates", () => {
 test("docs/webhooks.md prints the same table", () => {
   const doc = readFileSync(new URL("../../docs/webhooks.md", import.meta.url), "utf8");
   const rows = scheduleTable();
-  // about 3 days (kie-contract §7.1)
+  // about 3 days (docs/kie-contract.md §7.1)
   assert.equal(rows.at(-1)!.cumulativeMs, 75 * H + 35 * M + 5 * S);
   for (const r of rows) {
     assert.ok(doc.includes(`| ${r.attempt} | ${fmt(r.delayMs)} | ${hms(r.cumulativeMs)} |`), `row ${r.attempt} missing`);

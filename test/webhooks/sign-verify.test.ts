@@ -12,7 +12,7 @@ import {
 } from "../../src/webhooks/sign.js";
 import { verifyKieSignature, verifyStandardWebhook } from "../../src/webhooks/verify.js";
 
-// kie-contract §7.3 test vector.
+// docs/kie-contract.md §7.3 test vector.
 const KIE = {
   key: "whk_peel_example_0001",
   taskId: "3f9c2b7e8a614d0f9b1e5c7a2d4f6081",
@@ -29,7 +29,7 @@ const SW = {
   sig: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
 };
 
-/** kie's documented receiver snippet (contract §7.3), verbatim apart from the name. */
+/** kie's documented receiver snippet (docs/kie-contract.md §7.3), verbatim apart from the name. */
 function kieDocumentedVerify(body: any, headers: Record<string, string>, hmacKey: string): boolean {
   const ts = headers["x-webhook-timestamp"];
   const sig = headers["x-webhook-signature"];

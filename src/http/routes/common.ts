@@ -8,7 +8,7 @@ import { kieOk } from "../envelope.js";
 import { kieGuard, principalOf } from "../guards.js";
 import { kieResponse } from "../schemas.js";
 
-/** The common API: credits and download links (kie-contract §8, §9). */
+/** The common API: credits and download links (docs/kie-contract.md §8, §9). */
 export function commonRoutes(app: FastifyInstance, ctx: AppContext): void {
   const guard = kieGuard(ctx);
 

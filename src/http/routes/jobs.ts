@@ -14,7 +14,7 @@ import {
   TaskIdDataSchema,
 } from "../schemas.js";
 
-/** The Market jobs API and its legacy `playground` aliases (kie-contract §4, §5). */
+/** The Market jobs API and its legacy `playground` aliases (docs/kie-contract.md §4, §5). */
 export function jobsRoutes(app: FastifyInstance, ctx: AppContext): void {
   const createGuard = kieGuard(ctx, { bucket: "create", maintenance: true });
   const readGuard = kieGuard(ctx, { bucket: "read" });

@@ -17,7 +17,7 @@ import { kieGuard, principalOf } from "../guards.js";
 import { UploadDataSchema, uploadResponse } from "../schemas.js";
 
 /**
- * The file-upload API (kie-contract §10): base64, multipart stream and remote URL. Type and size
+ * The file-upload API (docs/kie-contract.md §10): base64, multipart stream and remote URL. Type and size
  * are judged from the bytes; bodies are streamed to storage with a byte cap, never held whole.
  */
 export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
