@@ -34,7 +34,6 @@ import type { Store } from "./store/store.js";
 import { CallbackPolicy } from "./webhooks/callback-policy.js";
 import { DeliveryDispatcher } from "./webhooks/dispatcher.js";
 import { newId } from "./ids.js";
-import { PEEL_VERSION } from "./version.js";
 
 /**
  * Wires peel's parts from a Config: store, file store, engine, worker, callback dispatcher,
@@ -127,7 +126,6 @@ export function createEngine(config: Readonly<Config>, logger: Logger, clock: Cl
     vertexProject: g.vertexProject,
     vertexLocation: g.vertexLocation,
     vertexAccessToken: g.vertexAccessToken,
-    models: g.models,
     attemptTimeoutMs: g.attemptTimeoutMs,
     attemptTimeout4kMs: g.attemptTimeout4kMs,
     clock,
@@ -170,7 +168,6 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         timeoutMs: config.callbacks.timeoutMs,
         concurrency: config.callbacks.concurrency,
         pollMs: config.callbacks.pollMs,
-        userAgent: `peel/${PEEL_VERSION}`,
         logger: logger.child({ component: "callbacks" }),
       })
     : null;

@@ -1,4 +1,4 @@
-import type { TaskRecord } from "./types.js";
+import type { TaskRecord, TaskState } from "./types.js";
 
 /**
  * The two wire views of a task: the recordInfo `data` object (docs/kie-contract.md §5.1) and the callback
@@ -9,7 +9,7 @@ import type { TaskRecord } from "./types.js";
 export interface RecordInfo {
   taskId: string;
   model: string;
-  state: string;
+  state: TaskState;
   param: string;
   resultJson: string;
   failCode: string;

@@ -36,8 +36,6 @@ export interface GeminiEngineOptions {
   vertexLocation?: string;
   /** a static OAuth token; otherwise Application Default Credentials. */
   vertexAccessToken?: string | null;
-  /** kie model id → Google model id (GenerateRequest.upstreamModel is already resolved from it). */
-  models: Record<string, string>;
   /** per-attempt timeout, ms, for 1K/2K (and single-size models) and for 4K. */
   attemptTimeoutMs: number;
   attemptTimeout4kMs: number;

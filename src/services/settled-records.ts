@@ -1,7 +1,8 @@
 import type { RecordInfo } from "../domain/record.js";
+import { isTerminal } from "../domain/types.js";
 
 /**
- * The recordInfo views of settled tasks. A terminal state never changes (kie-contract §6.1), in
+ * The recordInfo views of settled tasks. A terminal state never changes (docs/kie-contract.md §6.1), in
  * this process or any other, so a settled record can be answered from memory with no staleness;
  * unfinished tasks are always read from the store. Clients keep polling a task for a while after
  * it finished, and callback receivers read it right after the callback — those reads stay off the
@@ -19,7 +20,7 @@ export class SettledRecordCache {
 
   /** Remembers a record only if it is settled. */
   offer(accountId: string, createTime: number, view: RecordInfo): void {
-    if (view.state !== "success" && view.state !== "fail") return;
+    if (!isTerminal(view.state)) return;
     if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value as string);
     this.map.set(view.taskId, { accountId, createTime, view });
   }

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { PEEL_VERSION } from "../version.js";
 
 /**
  * Callback signing. Two schemes ride side by side (docs/webhooks.md):
@@ -11,11 +11,6 @@ import { readFileSync } from "node:fs";
  *   `whsec_` secret so a rotation has an overlap in which old and new both verify.
  * The receiver side lives in verify.ts.
  */
-
-/** peel's version, read once at load so a broken install fails at boot, not mid-delivery. */
-export const PEEL_VERSION: string = (
-  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
 
 export const DEFAULT_USER_AGENT = `peel/${PEEL_VERSION}`;
 

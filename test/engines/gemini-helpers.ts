@@ -22,7 +22,6 @@ export function geminiEngine(baseUrl: string, over: Partial<GeminiEngineOptions>
     mode: "gemini",
     apiKey: "test-key",
     baseUrl,
-    models: MODELS,
     attemptTimeoutMs: 30_000,
     attemptTimeout4kMs: 60_000,
     logger: memoryLogger(),
