@@ -5,8 +5,6 @@ import { ProviderError } from "../../src/errors.js";
 
 /** Shared setup for the gemini engine tests. */
 
-export const MODELS = { "nano-banana-pro": "gemini-3-pro-image", "google/nano-banana": "gemini-3.1-flash-image" };
-
 /** Collects log lines instead of printing them. */
 export function memoryLogger(): EngineLogger & { lines: Array<{ level: string; msg: string; obj: object }> } {
   const lines: Array<{ level: string; msg: string; obj: object }> = [];
