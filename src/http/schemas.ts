@@ -67,7 +67,7 @@ export const CreateTaskBodySchema = Type.Union(
   ),
 );
 
-export const RecordInfoQuerySchema = Type.Object({ taskId: Type.Optional(Type.String()) });
+export const RecordInfoQuerySchema = Type.Object({ taskId: Type.String({ minLength: 1 }) });
 export const CancelBodySchema = Type.Object({ taskId: Type.String() });
 
 export const TaskIdDataSchema = Type.Object({ taskId: Type.String({ pattern: "^[0-9a-f]{32}$" }) });

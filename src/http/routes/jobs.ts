@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
 import { KieError } from "../../errors.js";
 import { cancelTask, createTask, getRecord } from "../../services/tasks.js";
@@ -14,7 +15,13 @@ import {
   TaskIdDataSchema,
 } from "../schemas.js";
 
-/** The Market jobs API and its legacy `playground` aliases (docs/kie-contract.md §4, §5). */
+/**
+ * The Market jobs API and its legacy `playground` aliases (docs/kie-contract.md §4, §5).
+ * createTask and cancel keep Fastify's validation off: their bodies are checked in kie's order with
+ * kie's messages (validateCreateTask, services/tasks.ts), so their schemas only document, and
+ * `req.body` stays the raw parsed body (http/body.ts). recordInfo's query is validated by its
+ * schema, and the TypeBox type provider types `req.query` from it.
+ */
 export function jobsRoutes(app: FastifyInstance, ctx: AppContext): void {
   const createGuard = kieGuard(ctx, { bucket: "create", maintenance: true });
   const readGuard = kieGuard(ctx, { bucket: "read" });
@@ -48,7 +55,7 @@ export function jobsRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     );
 
-    app.get(
+    app.withTypeProvider<TypeBoxTypeProvider>().get(
       `${prefix}/recordInfo`,
       {
         onRequest: readGuard,
@@ -59,14 +66,11 @@ export function jobsRoutes(app: FastifyInstance, ctx: AppContext): void {
           querystring: RecordInfoQuerySchema,
           response: { 200: kieResponse(RecordInfoSchema) },
         },
-        validatorCompiler: () => () => true,
+        // A missing, empty or repeated taskId. Validation runs after onRequest, so auth and the
+        // rate limit still come first (docs/kie-contract.md §5.3).
+        schemaErrorFormatter: () => new KieError("bad_request_task_id"),
       },
-      async (req, reply) => {
-        const q = req.query as Record<string, unknown>;
-        const taskId = typeof q.taskId === "string" ? q.taskId : "";
-        if (!taskId) throw new KieError("bad_request_task_id");
-        return kieOk(reply, await getRecord(ctx, principalOf(req), taskId));
-      },
+      async (req, reply) => kieOk(reply, await getRecord(ctx, principalOf(req), req.query.taskId)),
     );
 
     app.post(
