@@ -49,10 +49,13 @@ export class HttpAdminClient implements AdminClient {
     const route = routeOf(name);
     const { params = {}, query = {}, body } = input as Input;
     const takesBody = route.method !== "GET" && route.method !== "DELETE";
-    const res = await fetch(this.baseUrl.replace(/\/+$/, "") + pathOf(route.path, params) + queryOf(query), {
+    const url = this.baseUrl.replace(/\/+$/, "") + pathOf(route.path, params) + queryOf(query);
+    const res = await fetch(url, {
       method: route.method,
       headers: { authorization: `Bearer ${this.token}`, ...(takesBody ? { "content-type": "application/json" } : {}) },
       body: takesBody ? JSON.stringify(body ?? {}) : undefined,
+    }).catch((err: Error) => {
+      throw new Error(`cannot reach the admin API at ${this.baseUrl} (PEEL_ADMIN_URL): ${String(err.cause ?? err.message)}`);
     });
     const json = (await res.json().catch(() => ({}))) as { data?: unknown; error?: { code?: string; message?: string } };
     if (!res.ok) {
