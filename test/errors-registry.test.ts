@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { validateCreateTask } from "../src/domain/validation.js";
+import { THUMBNAIL_WIDTHS } from "../src/files/thumbnails.js";
 import { FAIL_REASONS, FILE_ERRORS, KIE_ERRORS, PEEL_ERRORS, UPLOAD_ERRORS, type ErrorDef } from "../src/errors.js";
 
 /**
@@ -118,7 +119,8 @@ describe("registry sanity", () => {
 
   test("file URL errors carry their HTTP status as body code", () => {
     for (const [name, def] of Object.entries(FILE_ERRORS))
-      assert.ok([403, 404].includes(def.http) && def.http === def.code, name);
+      assert.ok([400, 403, 404, 422].includes(def.http) && def.http === def.code, name);
+    assert.equal(FILE_ERRORS.bad_width.msg, `w must be one of ${THUMBNAIL_WIDTHS.join(", ")}`);
   });
 
   test("admin errors: code is the entry's name, HTTP status is a 4xx or 5xx", () => {

@@ -55,7 +55,7 @@ export interface TaskRecord {
   etaMs?: number;
 }
 
-/** The upload API's `data` (kie-contract §10.2). */
+/** The upload API's `data` (docs/kie-contract.md §10.2). */
 export interface UploadResult {
   fileName: string;
   filePath: string;

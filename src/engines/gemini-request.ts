@@ -76,8 +76,7 @@ export function sendsGoogleSearch(req: Pick<GenerateRequest, "upstreamModel" | "
 
 /**
  * Prompt first, then every reference in request order with its sniffed MIME type
- * (docs/gemini.md#request).
- * `aspectRatio` is left out for `auto` (the model follows the input); `imageSize` is always sent
+ * (docs/gemini.md#request). `aspectRatio` is left out for `auto` (the model follows the input); `imageSize` is always sent
  * when the model has sizes, `1K` included (imageSizeFor). `tools` carries the search tool when the
  * task asked for `google_search` (sendsGoogleSearch). Deliberately absent: thinkingConfig (Pro
  * cannot switch thinking off; 2.5 answers 400), candidateCount and the Vertex-only options.
