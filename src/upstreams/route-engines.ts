@@ -47,7 +47,6 @@ export function createRouteEngine(route: UpstreamRoute, d: RouteEngineDeps): Ima
         vertexProject: route.vertex?.project ?? null,
         vertexLocation: route.vertex?.location ?? "global",
         vertexAccessToken: route.vertex?.accessToken ?? null,
-        models: route.modelIds,
         attemptTimeoutMs: d.attemptTimeoutMs,
         attemptTimeout4kMs: d.attemptTimeout4kMs,
         clock: d.clock,
