@@ -18,8 +18,8 @@ import type { GeneratedImage, GenerateRequest, ImageEngine, InputImage } from ".
 import { kieCodeOutcome, kieTaskFailure } from "./kie-errors.js";
 
 /**
- * The `kie` relay: any kie-compatible API, kie.ai itself or another peel (docs/engines.md#kie). One
- * generate() is one upstream task: input images are uploaded to the upstream first (so inputs only
+ * The `kie` relay: any kie-compatible API, kie.ai itself or another peel
+ * (docs/engines.md#kie-any-kie-compatible-api). One generate() is one upstream task: input images are uploaded to the upstream first (so inputs only
  * this peel can reach still work), createTask is called with the same model and input, recordInfo
  * is polled with a growing delay, and the result is downloaded and returned as bytes — the worker
  * stores it on this peel, so the upstream's URLs never reach the client.
