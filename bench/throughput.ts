@@ -221,6 +221,7 @@ async function main(): Promise<void> {
       PEEL_CREATE_LIMIT: "0",
       PEEL_READ_LIMIT: "0",
       PEEL_LOG_LEVEL: "warn",
+      PEEL_METRICS_PORT: String(await freePort()), // metrics on, as in production, on a port of its own
       PEEL_INITIAL_CREDITS: "1000000000",
     };
     const keyOut = run(process.execPath, ["dist/cli.js", "keys", "create", "--name", "bench"], peelEnv).trim().split("\n");

@@ -15,6 +15,8 @@ const USAGE = `usage: peel <command>
   serve                                   run the API and the worker (PEEL_ROLE=api|worker to split)
   generate PROMPT [--out FILE] [...]      make one image on a running server (peel generate --help)
   migrate                                 apply database migrations
+  doctor                                  check configuration, database, files, public URL, engine credentials
+  backup FILE                             online copy of the SQLite database (PostgreSQL: pg_dump)
 
   keys create --name NAME [--account ID] [--limits JSON]
                                           create an API key (a new account when --account is absent);
@@ -120,6 +122,13 @@ async function main(argv: string[]): Promise<void> {
       );
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    return;
+  }
+  if (cmd === "doctor" || cmd === "backup") {
+    process.exitCode =
+      cmd === "doctor"
+        ? await (await import("./cli/doctor.js")).doctor()
+        : await (await import("./cli/backup.js")).backup(config(), sub);
     return;
   }
   if (cmd === "migrate") {

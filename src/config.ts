@@ -28,6 +28,12 @@ export interface Config {
   /** Redis for limits shared by several API processes; null → in-process limits. */
   redisUrl: string | null;
   logLevel: string;
+  /** json lines, readable lines (pino-pretty), or auto: readable when stdout is a terminal. */
+  logFormat: "auto" | "json" | "pretty";
+  /** Prometheus metrics listener of this process (never the API port); port 0 = off. */
+  metrics: { port: number; host: string };
+  /** on SIGTERM/SIGINT: how long running tasks, callbacks and requests get to finish, ms. */
+  shutdownGraceMs: number;
   /** HMAC secret for signed download links; null → generated once and kept in the data dir. */
   secret: string | null;
   /** bearer token for /admin/v1; null → admin API off. */
@@ -298,6 +304,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     r.problems.push(`PEEL_DATABASE_URL=${JSON.stringify(databaseUrl)} must start with sqlite: or postgres://`);
   }
 
+  const metricsPort = r.int("PEEL_METRICS_PORT", 9464, { min: 0, max: 65535 });
+  // The API port is public; metrics describe the whole deployment and stay on their own listener.
+  if (metricsPort !== 0 && metricsPort === port) r.problems.push(`PEEL_METRICS_PORT=${metricsPort} must differ from PORT`);
+
   const base: Omit<Config, "upstreams"> = {
     port,
     host,
@@ -307,6 +317,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     databaseUrl,
     redisUrl: redisUrlOf(r),
     logLevel: r.oneOf("PEEL_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+    logFormat: r.oneOf<Config["logFormat"]>("PEEL_LOG_FORMAT", "auto", ["auto", "json", "pretty"]),
+    metrics: { port: metricsPort, host: r.str("PEEL_METRICS_HOST", "127.0.0.1") },
+    shutdownGraceMs: r.int("PEEL_SHUTDOWN_GRACE_MS", 25_000, { min: 0 }),
     secret: r.str("PEEL_SECRET", null),
     adminToken: r.str("PEEL_ADMIN_TOKEN", null),
     adminUrl: r.url("PEEL_ADMIN_URL", null),

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { modelSpec } from "./domain/models.js";
@@ -32,8 +32,17 @@ import { TaskWatchHub } from "./events/task-watch.js";
 import { Thumbnailer } from "./files/thumbnails.js";
 import type { Store } from "./store/store.js";
 import { CallbackPolicy } from "./webhooks/callback-policy.js";
+import type { TaskRecord } from "./domain/types.js";
 import { DeliveryDispatcher } from "./webhooks/dispatcher.js";
 import { newId } from "./ids.js";
+import { Lifecycle } from "./ops/drain.js";
+import { FileStoreProbe } from "./ops/file-probe.js";
+import { deploymentId } from "./ops/instance-id.js";
+import { createLogger } from "./ops/logger.js";
+import { PeelMetrics } from "./ops/metrics.js";
+import { observedEngine } from "./ops/observed-engine.js";
+import { Readiness } from "./ops/readiness.js";
+import { PEEL_VERSION } from "./version.js";
 
 /**
  * Wires peel's parts from a Config: store, file store, engine, worker, callback dispatcher,
@@ -52,9 +61,21 @@ export interface Runtime {
   dispatcher: DeliveryDispatcher | null;
   sweeper: Sweeper | null;
   events: EventBus;
+  /** this process's metrics; null when PEEL_METRICS_PORT=0. */
+  metrics: PeelMetrics | null;
+  /** drain state (readiness answers 503 while draining). */
+  lifecycle: Lifecycle;
   /** starts the background loops this process runs (by role). */
   startBackground(): void;
-  stop(): Promise<void>;
+  /**
+   * Drains the background loops: marks the process draining, stops claiming tasks and callbacks,
+   * gives running tasks and sends up to `graceMs` to finish, then hands the rest back (tasks
+   * released for retry at once, sends recorded and due at once). Resources stay open.
+   * @defaultValue graceMs = config.shutdownGraceMs
+   */
+  drain(graceMs?: number): Promise<void>;
+  /** drain(graceMs), then closes engine, limiter, file store and store. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface RuntimeOptions {
@@ -66,28 +87,6 @@ export interface RuntimeOptions {
   retryBaseMs?: number;
   /** sweeper interval, ms. @defaultValue 1000 */
   sweepIntervalMs?: number;
-}
-
-export function createLogger(config: Readonly<Config>): Logger {
-  return pino({
-    level: config.logLevel,
-    base: { service: "peel" },
-    // Keys, tokens and signatures never reach a log line.
-    redact: {
-      paths: [
-        "req.headers.authorization",
-        "headers.authorization",
-        "*.headers.authorization",
-        "apiKey",
-        "key",
-        "secret",
-        "hmacKey",
-        "*.apiKey",
-        "*.secret",
-      ],
-      censor: "[redacted]",
-    },
-  });
 }
 
 /** The link-signing secret: configured, or generated once and kept in the data directory. */
@@ -138,11 +137,12 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
   const logger = opts.logger ?? createLogger(config);
   const store = await openStore(config.databaseUrl, { backgroundCheckpoint: true });
   const fileStore = createFileStore(config);
+  const secret = loadSecret(config);
   const files = new FileService({
     store: fileStore,
     records: store,
     publicUrl: config.publicUrl,
-    secret: loadSecret(config),
+    secret,
     uploadRetentionMs: config.files.uploadRetentionMs,
     resultRetentionMs: config.files.resultRetentionMs,
     uploadMaxBytes: config.files.uploadMaxBytes,
@@ -158,6 +158,16 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
   const runsWorkers = config.role !== "api";
   const events = openEventBus(config, logger);
   const publish = (taskId: string, state: TaskState) => events.publish(taskId, state);
+  const lifecycle = new Lifecycle();
+  const metrics: PeelMetrics | null =
+    config.metrics.port === 0
+      ? null
+      : new PeelMetrics({
+          countTasks: () => store.countTasks(),
+          runningTasks: runsWorkers ? (): number => worker?.inFlight ?? 0 : undefined,
+          info: { version: PEEL_VERSION, role: config.role, engine: engine.name },
+          onCollectError: (err) => logger.warn({ err, event: "metrics:collect:error" }, "counting tasks for metrics failed"),
+        });
 
   const dispatcher = runsWorkers
     ? new DeliveryDispatcher({
@@ -169,14 +179,18 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         concurrency: config.callbacks.concurrency,
         pollMs: config.callbacks.pollMs,
         logger: logger.child({ component: "callbacks" }),
+        metrics: metrics ?? undefined,
       })
     : null;
-  const notifyDispatcher = () => dispatcher?.notify();
+  const onSettled = (task: TaskRecord) => {
+    dispatcher?.notify();
+    metrics?.taskSettled(task);
+  };
 
-  const worker = runsWorkers
+  const worker: TaskWorker | null = runsWorkers
     ? new TaskWorker({
         store,
-        engine,
+        engine: metrics ? observedEngine(engine, metrics) : engine,
         files,
         clock,
         logger: logger.child({ component: "worker" }),
@@ -203,7 +217,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         backoff: { ...DEFAULT_BACKOFF, baseMs: opts.retryBaseMs ?? DEFAULT_BACKOFF.baseMs },
         unmeteredBalance: config.billing.unmeteredBalance,
         callbackPolicy,
-        onSettled: notifyDispatcher,
+        onSettled,
         publish,
       })
     : null;
@@ -220,7 +234,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
         fileSweepIntervalMs: config.files.sweepIntervalMs,
         unmeteredBalance: config.billing.unmeteredBalance,
         callbackPolicy,
-        onSettled: notifyDispatcher,
+        onSettled,
         publish,
       })
     : null;
@@ -257,9 +271,26 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       // SQLite with the worker in another process and no Redis: no event can reach this process.
       resyncMs: config.role === "api" && events.kind === "local" ? 2_000 : 0,
     }),
+    ops: {
+      instanceId: deploymentId(secret),
+      metrics,
+      draining: () => lifecycle.draining,
+      onDrain: (fn) => lifecycle.onDrain(fn),
+      readiness: new Readiness({ store, probe: new FileStoreProbe(fileStore), draining: () => lifecycle.draining }),
+    },
   };
 
   let started = false;
+  let draining: Promise<void> | null = null;
+  const drain = (graceMs = config.shutdownGraceMs) =>
+    (draining ??= (async () => {
+      lifecycle.beginDrain();
+      // One budget for tasks and callbacks: the dispatcher keeps sending (the callbacks of tasks
+      // that finish in the grace period included) until the worker is done, then gets what is left.
+      const deadline = Date.now() + graceMs;
+      await Promise.all([sweeper?.stop(), worker?.stop(graceMs)]);
+      await dispatcher?.stop(Math.max(0, deadline - Date.now()));
+    })());
   return {
     config,
     store,
@@ -273,6 +304,8 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     dispatcher,
     sweeper,
     events,
+    metrics,
+    lifecycle,
     startBackground() {
       if (started) return;
       started = true;
@@ -280,10 +313,9 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       dispatcher?.start();
       sweeper?.start();
     },
-    async stop() {
-      await sweeper?.stop();
-      await worker?.stop(5_000);
-      await dispatcher?.stop();
+    drain,
+    async stop(graceMs?: number) {
+      await drain(graceMs);
       ctx.taskWatch.close();
       await events.close();
       await (engine as { close?: () => Promise<void> }).close?.();
@@ -294,4 +326,4 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
   };
 }
 
-export { buildApp };
+export { buildApp, createLogger };

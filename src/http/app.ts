@@ -3,6 +3,8 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { newId } from "../ids.js";
+import { registerHttpHooks } from "../ops/http-hooks.js";
+import { opsRoutes } from "../ops/routes.js";
 import { PEEL_VERSION } from "../version.js";
 import { registerBodyParsers } from "./body.js";
 import type { AppContext } from "./context.js";
@@ -39,6 +41,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
+  registerHttpHooks(app, { metrics: ctx.ops?.metrics?.http ?? null, logger: ctx.logger, draining: ctx.ops?.draining });
   // Synchronous hook: an async one costs a promise per request on the polling hot path.
   app.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
@@ -87,7 +90,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-  app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: PEEL_VERSION, engine: ctx.engineName }));
+  opsRoutes(app, ctx);
 
   jobsRoutes(app, ctx);
   eventsRoutes(app, ctx);

@@ -7,6 +7,7 @@ import type { AddressPolicy } from "../net/address-guard.js";
 import type { Authenticator } from "../services/api-keys.js";
 import type { SettledRecordCache } from "../services/settled-records.js";
 import type { SwitchCache } from "../services/switches.js";
+import type { OpsContext } from "../ops/ops-context.js";
 import type { Store } from "../store/store.js";
 import type { CallbackPolicy } from "../webhooks/callback-policy.js";
 import type { DeliveryDispatcher } from "../webhooks/dispatcher.js";
@@ -43,4 +44,6 @@ export interface AppContext {
   thumbnails: Thumbnailer;
   /** this process's watchers of task events (the SSE streams). */
   taskWatch: TaskWatchHub;
+  /** readiness, drain state, metrics (src/ops/); absent in contexts built without them. */
+  ops?: OpsContext;
 }

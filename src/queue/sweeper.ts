@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
+import type { TaskRecord } from "../domain/types.js";
 import { FAIL_REASONS } from "../errors.js";
 import type { FileRecordStore, Store } from "../store/store.js";
 import type { FileStore } from "../files/file-store.js";
@@ -28,7 +29,8 @@ export class Sweeper {
       fileSweepIntervalMs: number;
       unmeteredBalance: number;
       callbackPolicy: CallbackPolicy;
-      onSettled?: () => void;
+      /** called after each task the sweeper settles (wakes the callback dispatcher, counts it in metrics). */
+      onSettled?: (task: TaskRecord) => void;
       publish?: (taskId: string, state: "fail") => void;
     },
   ) {}
@@ -66,10 +68,12 @@ export class Sweeper {
         { taskId: task.id, workerId: null, now, failCode: r.failCode, failMsg: r.failMsg },
         callbackOnSettle({ account, unmeteredBalance: this.o.unmeteredBalance, now, policy: this.o.callbackPolicy }),
       );
-      if (settled) failed++;
-      if (settled) this.o.publish?.(task.id, "fail");
+      if (settled) {
+        failed++;
+        this.o.publish?.(task.id, "fail");
+        this.o.onSettled?.(settled);
+      }
     }
-    if (failed) this.o.onSettled?.();
     if (now - this.lastFileSweep >= this.o.fileSweepIntervalMs) {
       this.lastFileSweep = now;
       await store.purgeIdempotencyKeys(now);

@@ -35,8 +35,8 @@ export interface WorkerOptions {
   unmeteredBalance: number;
   /** where callbacks may go (PEEL_CALLBACK_ALLOW/DENY and the account's rules). */
   callbackPolicy: CallbackPolicy;
-  /** called after a task settles (wakes the callback dispatcher). */
-  onSettled?: () => void;
+  /** called after a task settles (wakes the callback dispatcher, counts it in metrics). */
+  onSettled?: (task: TaskRecord) => void;
   /** announces a task's new state on the event bus (events/bus.ts). */
   publish?: (taskId: string, state: TaskRecord["state"]) => void;
   random?: () => number;
@@ -221,7 +221,7 @@ export class TaskWorker {
           "task succeeded",
         );
         this.o.publish?.(task.id, "success");
-        this.o.onSettled?.();
+        this.o.onSettled?.(settled);
       }
     } catch (err) {
       await this.release(task, attempt, err, abort.signal, log);
@@ -278,7 +278,7 @@ export class TaskWorker {
     if (settled) {
       log.info({ event: "task:fail:settled", failCode: r.failCode }, "task settled as fail");
       this.o.publish?.(task.id, "fail");
-      this.o.onSettled?.();
+      this.o.onSettled?.(settled);
     }
   }
 

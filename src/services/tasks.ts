@@ -75,6 +75,7 @@ export async function createTask(
     case "created":
       ctx.events.publish(outcome.task.id, "waiting");
       ctx.wakeWorker?.();
+      ctx.ops?.metrics?.taskCreated(v.spec.id, v.input.resolution);
       return { taskId: outcome.task.id, replayed: false };
     case "replayed":
       return { taskId: outcome.taskId, replayed: true };
@@ -151,6 +152,7 @@ export async function cancelTask(ctx: AppContext, principal: Principal, taskId: 
   if (res.kind === "canceled") {
     ctx.events.publish(taskId, "fail");
     ctx.dispatcher?.notify();
+    ctx.ops?.metrics?.taskSettled(res.task);
   }
   // A worker in this process stops at once; one elsewhere notices the flag on its next heartbeat.
   if (res.kind === "cancel_requested") ctx.cancelRun?.(taskId);

@@ -61,6 +61,8 @@ export interface DispatcherOptions {
   /** @defaultValue `peel/<package.json version>` */
   userAgent?: string;
   logger?: DispatcherLogger;
+  /** told the outcome of every recorded attempt (peel_callback_deliveries_total). */
+  metrics?: { callbackDelivery(outcome: DeliveryAttemptResult["outcome"]): void };
 }
 
 /** The outcome of one POST, as recorded (or, for test events, as returned). */
@@ -95,7 +97,8 @@ const defaultLogger: DispatcherLogger = {
 };
 
 export class DeliveryDispatcher {
-  private readonly o: Required<Omit<DispatcherOptions, "random" | "userAgent">> & Pick<DispatcherOptions, "random" | "userAgent">;
+  private readonly o: Required<Omit<DispatcherOptions, "random" | "userAgent" | "metrics">> &
+    Pick<DispatcherOptions, "random" | "userAgent" | "metrics">;
   private readonly client: GuardedClient;
   private readonly limiter: OriginLimiter;
   private readonly pacer: DeferralPacer;
@@ -146,21 +149,23 @@ export class DeliveryDispatcher {
   }
 
   /**
-   * Stops claiming, waits for in-flight sends (at most one timeout plus a second), aborts the rest
-   * (their claims lapse and they are sent again later) and closes the HTTP client.
+   * Stops claiming, waits for in-flight sends (at most `graceMs`, by default one timeout plus a
+   * second), aborts the rest — each is recorded as an attempt and due again at once, so another
+   * dispatcher (or this one after a restart) sends it without waiting out a lease — and closes the
+   * HTTP client.
    */
-  async stop(): Promise<void> {
-    this.stopping ??= this.shutdown();
+  async stop(graceMs?: number): Promise<void> {
+    this.stopping ??= this.shutdown(graceMs ?? this.o.timeoutMs + 1_000);
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(graceMs: number): Promise<void> {
     this.running = false;
     this.notify();
     await this.loopDone;
     if (this.inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise((r) => (timer = setTimeout(r, this.o.timeoutMs + 1_000)));
+      const grace = new Promise((r) => (timer = setTimeout(r, graceMs)));
       await Promise.race([Promise.allSettled([...this.inFlight]), grace]);
       clearTimeout(timer);
     }
@@ -324,7 +329,10 @@ export class DeliveryDispatcher {
       outcome = "stopped"; // the receiver asked us to stop for good
     else if (res.permanent)
       outcome = "failed"; // policy/URL will not change by waiting; replay after fixing
-    else {
+    else if (res.statusCode === null && this.abort.signal.aborted) {
+      outcome = "retry"; // cut short by shutdown: it may have arrived, so it is recorded; due again now
+      nextAttemptAt = endedAt;
+    } else {
       const delay = nextAttemptDelay(attemptNumber, { retryAfterMs: res.retryAfterMs, random: this.o.random });
       if (delay === null) outcome = "failed";
       else {
@@ -342,6 +350,7 @@ export class DeliveryDispatcher {
       nextAttemptAt,
     };
     await this.o.store.recordDeliveryAttempt(attempt, outcome);
+    this.o.metrics?.callbackDelivery(outcome);
     const log = outcome === "delivered" ? this.o.logger.info : this.o.logger.warn;
     log.call(
       this.o.logger,

@@ -33,6 +33,10 @@ export function eventsRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.addHook("onClose", async () => {
     for (const end of [...streams]) end();
   });
+  // A draining process ends its streams at once (clients resume elsewhere) instead of holding the drain.
+  ctx.ops?.onDrain(() => {
+    for (const end of [...streams]) end();
+  });
 
   app.get(
     "/api/v1/jobs/events",

@@ -50,6 +50,7 @@ export function jobsRoutes(app: FastifyInstance, ctx: AppContext): void {
       async (req, reply) => {
         const key = req.headers["idempotency-key"];
         const res = await createTask(ctx, principalOf(req), jsonBody(req), Array.isArray(key) ? key[0] : key);
+        req.taskId = res.taskId; // for the request's log line
         if (res.replayed) reply.header("idempotency-replayed", "true");
         return kieOk(reply, { taskId: res.taskId });
       },
