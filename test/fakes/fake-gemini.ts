@@ -450,6 +450,9 @@ const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent)$/;
 const VERTEX_ROUTE =
   /^\/v1beta1\/(?:projects\/[^/]+\/locations\/[^/]+\/)?publishers\/google\/models\/([^/:]+):(generateContent)$/;
 
+const GEMINI_MODEL_GET = /^\/v1beta\/models\/([^/:]+)$/;
+const VERTEX_MODEL_GET = /^\/v1beta1\/publishers\/google\/models\/([^/:]+)$/;
+
 export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<FakeGemini> {
   const keys = new Set(opts.keys ?? ["test-key"]);
   const models = new Set(opts.models ?? FAKE_DEFAULT_MODELS);
@@ -506,6 +509,28 @@ export async function startFakeGemini(opts: FakeGeminiOptions = {}): Promise<Fak
             name: `models/${m}`,
             supportedGenerationMethods: ["generateContent", "streamGenerateContent"],
           })),
+        },
+      });
+    }
+    // Model metadata (models.get; Vertex publishers.models.get): what `peel doctor` asks, free of charge.
+    const metadata = req.method === "GET" ? (GEMINI_MODEL_GET.exec(url.pathname) ?? VERTEX_MODEL_GET.exec(url.pathname)) : null;
+    if (metadata) {
+      const isVertexGet = metadata[0].startsWith("/v1beta1/");
+      const authErr =
+        isVertexGet && bearer !== undefined
+          ? bearer === FAKE_VERTEX_TOKEN
+            ? null
+            : gErr(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+          : checkKey(key);
+      if (authErr) return send(res, authErr);
+      const model = decodeURIComponent(metadata[1]);
+      entry.model = model;
+      if (!models.has(model)) return send(res, notFound(model, isVertexGet ? "v1beta1" : "v1beta"));
+      return send(res, {
+        status: 200,
+        body: {
+          name: isVertexGet ? `publishers/google/models/${model}` : `models/${model}`,
+          supportedGenerationMethods: ["generateContent", "streamGenerateContent"],
         },
       });
     }

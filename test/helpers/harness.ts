@@ -66,6 +66,7 @@ export async function startPeel(
     PEEL_PUBLIC_URL: `http://127.0.0.1:${port}`,
     PEEL_LOG_LEVEL: process.env.PEEL_TEST_LOG_LEVEL ?? "silent",
     PEEL_POLL_MS: "20",
+    PEEL_SHUTDOWN_GRACE_MS: "5000", // close() waits at most this for tasks still generating
     PEEL_CALLBACK_POLL_MS: "20",
     PEEL_OUTBOUND_ALLOW: "127.0.0.1",
     ...opts.env,

@@ -78,6 +78,7 @@ class PeelInstance {
       PEEL_READ_LIMIT: "0", // the test polls recordInfo faster than kie's 10/s
       PEEL_INITIAL_CREDITS: String(INITIAL_CREDITS),
       PEEL_LOG_LEVEL: "info",
+      PEEL_METRICS_PORT: "0", // several servers run at once on this machine: no shared default port
       ...this.extraEnv,
       ...overrides,
     };

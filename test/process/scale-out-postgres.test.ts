@@ -61,6 +61,7 @@ class Cluster {
       PEEL_READ_LIMIT: "0",
       PEEL_INITIAL_CREDITS: String(INITIAL_CREDITS),
       PEEL_LOG_LEVEL: "info",
+      PEEL_METRICS_PORT: "0", // three processes on one host: no shared default port
     };
   }
 
