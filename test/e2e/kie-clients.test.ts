@@ -49,6 +49,7 @@ class Server {
       PEEL_READ_LIMIT: "0",
       PEEL_CREATE_LIMIT: "0",
       PEEL_LOG_LEVEL: "info",
+      PEEL_METRICS_PORT: "0", // servers run side by side: no shared default metrics port
       ...env,
     });
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {

@@ -44,6 +44,7 @@ export class Cluster {
         PEEL_ADMIN_TOKEN: ADMIN_TOKEN,
         PEEL_READ_LIMIT: "0",
         PEEL_LOG_LEVEL: "warn",
+        PEEL_METRICS_PORT: "0", // several processes on one host: no shared default metrics port
         ...this.env,
         ...extra,
       },
