@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Config } from "../config.js";
+import { configWarnings } from "../config-warnings.js";
 import { bareModelId, GEMINI_DEFAULT_BASE_URL, vertexBaseUrl } from "../engines/gemini-request.js";
 import { vertexTokenSource } from "../engines/vertex-auth.js";
 import { createFileStore } from "../runtime.js";
@@ -29,6 +30,8 @@ const HTTP_TIMEOUT_MS = 10_000;
 
 export async function runChecks(config: Readonly<Config>): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [configSummary(config)];
+  // Valid but probably wrong (a retired Google model, a plain-http public URL): what serve warns about at start.
+  for (const warning of configWarnings(config)) checks.push({ name: "configuration", status: "warn", detail: warning });
   checks.push(await databaseCheck(config));
   checks.push(await fileStoreCheck(config));
   if (config.redisUrl) checks.push(await redisCheck(config.redisUrl));
@@ -159,7 +162,7 @@ function readSecret(config: Readonly<Config>): string | null {
 async function publicUrlCheck(config: Readonly<Config>): Promise<DoctorCheck> {
   const name = "public URL";
   const url = `${config.publicUrl}/healthz`;
-  const fixReach = "start peel, and set PEEL_PUBLIC_URL to the address clients use (the proxy or load balancer in front of peel)";
+  const fixReach = "start peel, and set PEEL_PUBLIC_URL to the address clients use (the proxy or load balancer in front of peel, docs/deploy.md)";
   let body: { instance?: unknown; version?: unknown };
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS), redirect: "manual" });

@@ -20,32 +20,23 @@ const GOOGLE_IDS = [...new Set(Object.values(loadConfig({ GEMINI_API_KEY: "x" })
 const line = (out: string, name: string) => out.split("\n").find((l) => l.trimStart().slice(2).startsWith(name)) ?? "";
 
 test("peel doctor: a healthy Gemini deployment passes every check; bad keys, retired models and Vertex tokens are named", async (t) => {
-  const google = await startFakeGemini({ models: GOOGLE_IDS.filter((id) => id !== "gemini-2.5-flash-image") });
+  const google = await startFakeGemini({ models: GOOGLE_IDS });
   t.after(() => google.close());
   const peel = await PeelProcesses.create(t);
   await peel.serve();
   const gemini = { PEEL_ENGINE: "gemini", GEMINI_API_KEY: "test-key", PEEL_GEMINI_BASE_URL: google.url };
-  // google/nano-banana(-edit) mapped to a model the fake has: every model check can pass.
-  const models = {
-    PEEL_GOOGLE_MODELS: JSON.stringify({
-      "google/nano-banana": "gemini-3-pro-image",
-      "google/nano-banana-edit": "gemini-3-pro-image",
-    }),
-  };
 
   const [healthy, badKey, retired, vertex, badToken] = await Promise.all([
-    peel.cli(["doctor"], { ...gemini, ...models }),
-    peel.cli(["doctor"], { ...gemini, ...models, GEMINI_API_KEY: "wrong-key-not-to-be-printed" }),
-    peel.cli(["doctor"], gemini), // google/nano-banana → gemini-2.5-flash-image, which this Google no longer has
+    peel.cli(["doctor"], gemini),
+    peel.cli(["doctor"], { ...gemini, GEMINI_API_KEY: "wrong-key-not-to-be-printed" }),
+    peel.cli(["doctor"], { ...gemini, PEEL_GEMINI_MODEL: "gemini-3-pro-image-preview" }), // shut down: Google answers 404
     peel.cli(["doctor"], {
-      ...models,
       PEEL_ENGINE: "vertex",
       PEEL_VERTEX_PROJECT: "my-project",
       PEEL_VERTEX_ACCESS_TOKEN: FAKE_VERTEX_TOKEN,
       PEEL_GEMINI_BASE_URL: google.url,
     }),
     peel.cli(["doctor"], {
-      ...models,
       PEEL_ENGINE: "vertex",
       PEEL_VERTEX_PROJECT: "my-project",
       PEEL_VERTEX_ACCESS_TOKEN: "expired-token",
@@ -73,9 +64,11 @@ test("peel doctor: a healthy Gemini deployment passes every check; bad keys, ret
   assert.match(badKey.stdout, /^\d+ checks? failed\.$/m);
 
   assert.equal(retired.code, 1);
-  assert.match(line(retired.stdout, "engine gemini · gemini-2.5-flash-image"), /✗ .*HTTP 404/);
+  assert.match(line(retired.stdout, "engine gemini · gemini-3-pro-image-preview"), /✗ .*HTTP 404/);
   assert.match(retired.stdout, /fix: the model id does not exist \(retired\?\).*PEEL_GOOGLE_MODELS/);
-  assert.match(line(retired.stdout, "engine gemini · gemini-3-pro-image"), /✓ /);
+  assert.match(retired.stdout, /^ {2}! configuration +nano-banana-pro is set to call gemini-3-pro-image-preview.*retired/m);
+  assert.ok(GOOGLE_IDS.includes("gemini-3.1-flash-image"));
+  assert.match(line(retired.stdout, "engine gemini · gemini-3.1-flash-image"), /✓ /);
 
   assert.equal(vertex.code, 0, vertex.stdout);
   assert.match(line(vertex.stdout, "engine vertex · gemini-3-pro-image"), /✓ .* credentials accepted, model available/);
