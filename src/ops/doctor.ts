@@ -162,7 +162,8 @@ function readSecret(config: Readonly<Config>): string | null {
 async function publicUrlCheck(config: Readonly<Config>): Promise<DoctorCheck> {
   const name = "public URL";
   const url = `${config.publicUrl}/healthz`;
-  const fixReach = "start peel, and set PEEL_PUBLIC_URL to the address clients use (the proxy or load balancer in front of peel, docs/deploy.md)";
+  const fixReach =
+    "start peel, and set PEEL_PUBLIC_URL to the address clients use (the proxy or load balancer in front of peel, docs/deploy.md)";
   let body: { instance?: unknown; version?: unknown };
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS), redirect: "manual" });

@@ -6,14 +6,15 @@ import type { PeelMetrics } from "./metrics.js";
  * The engine the worker runs, timed: each successful attempt is observed in
  * `peel_generation_duration_seconds`, each failed one counted in `peel_upstream_errors_total` by
  * its ProviderError reason. Aborts (cancel, deadline, shutdown) are neither: the upstream did not fail.
- * `route` names the upstream route once there are several; until then every attempt is "default".
+ * `route` names the upstream route (PEEL_UPSTREAMS): with one engine per route, wrap each with its
+ * route's name; the single configured engine is "default".
  */
-export function observedEngine(engine: ImageEngine, metrics: PeelMetrics): ImageEngine {
+export function observedEngine(engine: ImageEngine, metrics: PeelMetrics, route = "default"): ImageEngine {
   return {
     name: engine.name,
     async generate(req: GenerateRequest, signal: AbortSignal): Promise<GeneratedImage> {
       const t0 = performance.now();
-      const labels = { engine: engine.name, model: req.model, route: "default" };
+      const labels = { engine: engine.name, model: req.model, route };
       try {
         const image = await engine.generate(req, signal);
         metrics.generation({ ...labels, resolution: req.resolution, seconds: (performance.now() - t0) / 1000 });
