@@ -24,7 +24,7 @@ async function app(variant: "bare" | "peel" | "prom-client"): Promise<FastifyIns
   const a = Fastify();
   if (variant === "peel") {
     // As in production at the default level: metrics on, request lines at info/debug (not written at warn).
-    registerHttpHooks(a, { metrics: new HttpMetrics(), logger: pino({ level: "warn" }), draining: () => false });
+    registerHttpHooks(a, { metrics: new HttpMetrics(), logger: pino({ level: "warn" }) });
   }
   if (variant === "prom-client") {
     const registers = [new Registry()];
@@ -97,7 +97,7 @@ await Promise.all(apps.map((a) => a.close()));
 const CALLS = 2_000_000;
 const probe = Fastify();
 let peelHook: ((req: unknown, reply: unknown, done: () => void) => void) | null = null;
-registerHttpHooks(probe, { metrics: new HttpMetrics(), logger: pino({ level: "warn" }), draining: () => false });
+registerHttpHooks(probe, { metrics: new HttpMetrics(), logger: pino({ level: "warn" }) });
 probe.addHook("onRoute", (route) => {
   const hooks = route.onResponse as unknown as ((req: unknown, reply: unknown, done: () => void) => void)[];
   peelHook = hooks[hooks.length - 1];

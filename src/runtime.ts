@@ -274,7 +274,6 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     ops: {
       instanceId: deploymentId(secret),
       metrics,
-      draining: () => lifecycle.draining,
       onDrain: (fn) => lifecycle.onDrain(fn),
       readiness: new Readiness({ store, probe: new FileStoreProbe(fileStore), draining: () => lifecycle.draining }),
     },

@@ -1,8 +1,9 @@
+import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { configWarnings } from "./config-warnings.js";
 import { buildApp } from "./http/app.js";
-import { drainHttp } from "./ops/drain.js";
+import { drainHttp, trackConnections } from "./ops/drain.js";
 import { startMetricsServer, type MetricsServer } from "./ops/metrics-server.js";
 import { createRuntime, type Runtime } from "./runtime.js";
 
@@ -24,9 +25,11 @@ export async function serve(config: Readonly<Config>): Promise<{
   for (const warning of configWarnings(config)) logger.warn({ event: "config:warning" }, warning);
   let app: FastifyInstance | null = null;
   let metricsServer: MetricsServer | null = null;
+  let sockets: Set<Socket> | undefined;
   try {
     app = await buildApp(runtime.ctx);
     if (runtime.metrics) metricsServer = await startMetricsServer(runtime.metrics, config.metrics.host, config.metrics.port);
+    sockets = trackConnections(app.server);
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await metricsServer?.close();
@@ -55,7 +58,7 @@ export async function serve(config: Readonly<Config>): Promise<{
       logger.info({ event: "server:drain", graceMs }, "draining: not ready, finishing requests, tasks and callbacks");
       const started = Date.now();
       runtime.lifecycle.beginDrain();
-      const [http] = await Promise.all([drainHttp(api.server, graceMs), runtime.drain(graceMs)]);
+      const [http] = await Promise.all([drainHttp(api.server, graceMs, sockets), runtime.drain(graceMs)]);
       if (!http.drained) logger.warn({ event: "server:drain:http" }, "requests still open after the grace period are cut");
       await api.close();
       await runtime.stop();

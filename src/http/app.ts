@@ -41,7 +41,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
-  registerHttpHooks(app, { metrics: ctx.ops?.metrics?.http ?? null, logger: ctx.logger, draining: ctx.ops?.draining });
+  registerHttpHooks(app, { metrics: ctx.ops?.metrics?.http ?? null, logger: ctx.logger });
   // Synchronous hook: an async one costs a promise per request on the polling hot path.
   app.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);

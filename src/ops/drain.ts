@@ -1,4 +1,5 @@
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 
 /**
  * Graceful drain on SIGTERM/SIGINT (docs/operations.md): readiness turns 503 at once, the listener
@@ -33,15 +34,36 @@ export class Lifecycle {
 }
 
 /**
+ * Keeps the server's open connections (a Set update per connection, nothing per request), so that a
+ * drain can mark the answers already being prepared to close their connection. Call before listening.
+ */
+export function trackConnections(server: Server): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  return sockets;
+}
+
+/**
  * Stops accepting connections and resolves when every request in flight has been answered, or
  * after `graceMs` (whatever is still open is then the caller's to cut, e.g. Fastify's close()).
- * Added only at drain time, the request listener costs the hot path nothing before.
+ * From the drain on, every answer closes its connection: those already in flight through the
+ * tracked sockets, later ones (on connections that were open) through a request listener added
+ * only now, so the hot path pays nothing for it before.
  */
-export async function drainHttp(server: Server, graceMs: number): Promise<{ drained: boolean }> {
-  // Runs before Fastify's own listener: every answer from now on closes its connection.
+export async function drainHttp(server: Server, graceMs: number, sockets?: Set<Socket>): Promise<{ drained: boolean }> {
+  // Runs before Fastify's own listener.
   server.prependListener("request", (_req, res) => {
     res.shouldKeepAlive = false;
   });
+  // `_httpMessage` is the response a socket is serving (the field Node's own http code and
+  // connection-draining libraries use); without it, the sweep below still closes the connection.
+  for (const socket of sockets ?? []) {
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (res && !res.headersSent) res.shouldKeepAlive = false;
+  }
   const closed = new Promise<boolean>((resolve) => {
     if (!server.listening) return resolve(true);
     server.close(() => resolve(true));

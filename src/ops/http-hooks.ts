@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, onSendHookHandler } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from "fastify";
 import type { Logger } from "pino";
 import { jsonBody } from "../http/body.js";
 import type { HttpMetrics, RouteSeries } from "./http-metrics.js";
@@ -11,10 +11,9 @@ declare module "fastify" {
 }
 
 /**
- * Per-request metrics and log lines, from one onResponse hook per route (plus an onSend hook that
- * closes connections while draining). The hooks are attached when the route is declared (onRoute),
- * so the route pattern is a closure constant: no per-request lookup of route options, which
- * Fastify builds as a fresh object on each access.
+ * Per-request metrics and log lines, from one onResponse hook per route. The hook is attached when
+ * the route is declared (onRoute), so the route pattern is a closure constant: no per-request
+ * lookup of route options, which Fastify builds as a fresh object on each access.
  *
  * Log lines: one per request, at `info`, except on the polling hot path (recordInfo, the probes),
  * logged at `debug`: a client polls recordInfo every few seconds per task, so at `info` it would
@@ -27,23 +26,13 @@ const DEBUG_ROUTES = [/\/recordInfo$/, /^\/healthz$/, /^\/readyz$/];
 /** Label of requests that matched no route (404 from the not-found handler). */
 export const UNMATCHED_ROUTE = "unmatched";
 
-export function registerHttpHooks(
-  app: FastifyInstance,
-  opts: { metrics: HttpMetrics | null; logger: Logger; draining?: () => boolean },
-): void {
-  const { metrics, logger, draining } = opts;
-  // While draining, every answer closes its connection, including those of requests that were
-  // already in flight when the drain began (ops/drain.ts closes the connections that are idle).
-  const onSend: onSendHookHandler | null = draining
-    ? (_req, reply, payload, done) => {
-        if (draining()) reply.raw.shouldKeepAlive = false;
-        done(null, payload);
-      }
-    : null;
+export function registerHttpHooks(app: FastifyInstance, opts: { metrics: HttpMetrics | null; logger: Logger }): void {
+  const { metrics, logger } = opts;
+  // A declared property keeps every request object the same shape (no hidden-class change when set).
+  app.decorateRequest("taskId", undefined);
   app.addHook("onRoute", (route) => {
     const hook = responseHook(route.url ?? route.path, metrics, logger);
     route.onResponse = [...asArray(route.onResponse), hook];
-    if (onSend) route.onSend = [...asArray(route.onSend), onSend];
   });
   // Route-level hooks do not run for requests no route matched; this one only handles those.
   const unmatched = responseHook(UNMATCHED_ROUTE, metrics, logger);

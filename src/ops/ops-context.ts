@@ -4,8 +4,6 @@ import type { Readiness } from "./readiness.js";
 /** What the HTTP layer and the task services get from src/ops/. */
 export interface OpsContext {
   readiness: Readiness;
-  /** true once the process drains (SIGTERM): answers then close their connection. */
-  draining: () => boolean;
   /** runs `fn` when the process starts draining (end long-lived streams so the drain is not held). */
   onDrain: (fn: () => void) => void;
   /** the deployment id /healthz reports (instance-id.ts). */
