@@ -89,7 +89,7 @@ async function serveWithLog(t: TestContext, level: string, out: Capture, env: Re
     await runtime.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  const admin = new AdminOps(runtime.store, config, () => Date.now());
+  const admin = new AdminOps({ store: runtime.store, config, now: () => Date.now() });
   const account = await admin.createAccount({ name: "logs", credits: 1000 });
   const { key } = await admin.createKey({ name: "logs-key", accountId: account.id });
   const url = `http://127.0.0.1:${port}`;
@@ -111,7 +111,7 @@ test("logs: request lines carry the task and the account; no key, token, secret 
   const peel = await serveWithLog(t, "debug", out);
   const secrets = [peel.key, peel.config.adminToken!, peel.config.secret!];
   secrets.push(await peel.admin.rotateSigningSecret(peel.account.id, 0));
-  secrets.push((await peel.admin.setHmacKey(peel.account.id, "generate"))!);
+  secrets.push((await peel.admin.setHmacKey(peel.account.id))!);
   const wrongKey = "peel_guessed0123456789abcdefghij";
   secrets.push(wrongKey);
 

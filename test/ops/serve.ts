@@ -48,7 +48,7 @@ export async function servePeel(t: TestContext, env: Record<string, string> = {}
     if (!dataDir) rmSync(dir, { recursive: true, force: true });
   });
   served = await serve(config);
-  const admin = new AdminOps(served.runtime.store, config, () => Date.now());
+  const admin = new AdminOps({ store: served.runtime.store, config, now: () => Date.now() });
   const account = await admin.createAccount({ name: "ops", credits: 1000 });
   const { key } = await admin.createKey({ name: "ops-key", accountId: account.id });
   const url = `http://127.0.0.1:${port}`;
