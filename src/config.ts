@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { modelSpec } from "./domain/models.js";
 import { DEFAULT_PRICES, mergePrices, priceTableProblems, type PriceTable } from "./domain/prices.js";
+import { parseAllowEntry } from "./net/address-guard.js";
 import { hostPatternProblems } from "./webhooks/callback-policy.js";
 import { loadUpstreams, type UpstreamsConfig } from "./upstreams/config.js";
 
@@ -355,7 +356,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       unmeteredBalance: r.int("PEEL_UNMETERED_BALANCE", 1_000_000, { min: 0 }),
       initialCredits: r.int("PEEL_INITIAL_CREDITS", 1000, { min: 0 }),
     },
-    outbound: { allow: r.list("PEEL_OUTBOUND_ALLOW") },
+    outbound: { allow: outboundAllowOf(r) },
     inputs: {
       maxBytes: r.int("PEEL_INPUT_MAX_BYTES", 30 * 1024 * 1024, { min: 1 }),
       timeoutMs: r.int("PEEL_INPUT_TIMEOUT_MS", 30_000, { min: 100 }),
@@ -400,6 +401,18 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
  */
 export function clientEnv(env: Env = process.env): { url: string; apiKey: string | null } {
   return { url: env.PEEL_URL || "http://localhost:8080", apiKey: env.PEEL_API_KEY || null };
+}
+
+function outboundAllowOf(r: Reader): string[] {
+  const entries = r.list("PEEL_OUTBOUND_ALLOW");
+  for (const e of entries) {
+    try {
+      parseAllowEntry(e);
+    } catch (err) {
+      r.problems.push((err as Error).message);
+    }
+  }
+  return entries;
 }
 
 function redisUrlOf(r: Reader): string | null {

@@ -1,47 +1,18 @@
-import { BlockList, isIP } from "node:net";
 import { lookup as dnsLookup } from "node:dns";
 import type { LookupAddress, LookupOptions } from "node:dns";
+import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
+import { classify, parseAddress } from "./address-class.js";
 
 /**
  * The outbound address policy shared by every fetch peel makes on a client's behalf (input
- * images, callbacks, URL uploads): loopback, private, link-local, unspecified, CGNAT, multicast,
- * reserved and cloud-metadata addresses are refused unless the operator allow-lists them
- * (PEEL_OUTBOUND_ALLOW: hosts, IPs or CIDRs). Checked on literal hosts before connecting and on
+ * images, callbacks, URL uploads): only global unicast addresses are fetched (address-class.ts
+ * says what that means, IPv6 forms that embed an IPv4 address included); everything else —
+ * loopback, private, link-local, CGNAT, multicast, reserved, cloud metadata — is refused unless
+ * the operator allow-lists it (PEEL_OUTBOUND_ALLOW: host names, IPs or CIDRs). Checked on literal
+ * hosts before connecting (createTask's callBackUrl, every request and every redirect hop) and on
  * every address DNS returns, at connect time, so a redirect or DNS rebinding cannot slip past.
  */
-
-const BLOCKED = new BlockList();
-for (const [net, bits] of [
-  ["0.0.0.0", 8],
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["172.16.0.0", 12],
-  ["192.0.0.0", 24],
-  ["192.0.2.0", 24],
-  ["192.88.99.0", 24],
-  ["192.168.0.0", 16],
-  ["198.18.0.0", 15],
-  ["198.51.100.0", 24],
-  ["203.0.113.0", 24],
-  ["224.0.0.0", 4],
-  ["240.0.0.0", 4],
-] as const)
-  BLOCKED.addSubnet(net, bits, "ipv4");
-for (const [net, bits] of [
-  ["::", 128],
-  ["::1", 128],
-  ["64:ff9b::", 96],
-  ["64:ff9b:1::", 48],
-  ["100::", 64],
-  ["2001:db8::", 32],
-  ["fc00::", 7],
-  ["fe80::", 10],
-  ["fec0::", 10],
-  ["ff00::", 8],
-] as const)
-  BLOCKED.addSubnet(net, bits, "ipv6");
 
 /** Host names that are never fetched whatever they resolve to (cloud metadata, localhost). */
 const BLOCKED_NAMES = [
@@ -52,42 +23,52 @@ const BLOCKED_NAMES = [
   /^instance-data(\.ec2\.internal)?$/i,
 ];
 
+type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/**
+ * One PEEL_OUTBOUND_ALLOW entry: an IP, a CIDR or a host name. Throws on an IP-looking entry that
+ * does not parse (`10.0.0.0/33`), so a typo is a start-up error rather than a silent no-op.
+ */
+export function parseAllowEntry(entry: string): { kind: "cidr"; cidr: Cidr } | { kind: "name"; name: string } {
+  const [addr, bits, ...rest] = entry.split("/");
+  if (isIP(addr)) {
+    const ip = ipaddr.parse(addr);
+    const max = ip.kind() === "ipv4" ? 32 : 128;
+    const n = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN;
+    if (rest.length || !(n >= 0 && n <= max))
+      throw new Error(`PEEL_OUTBOUND_ALLOW entry ${JSON.stringify(entry)} is not an IP or CIDR`);
+    return { kind: "cidr", cidr: [ip, n] };
+  }
+  if (bits !== undefined || !/^[a-z0-9._-]+$/i.test(entry)) {
+    throw new Error(`PEEL_OUTBOUND_ALLOW entry ${JSON.stringify(entry)} is not a host name, IP or CIDR`);
+  }
+  return { kind: "name", name: entry.replace(/\.+$/, "").toLowerCase() };
+}
+
 export class AddressPolicy {
-  private allowNames = new Set<string>();
-  private allowList = new BlockList();
-  private hasAllowedAddresses = false;
+  private readonly allowNames = new Set<string>();
+  private readonly allowCidrs: Cidr[] = [];
 
   /** @param allow entries from PEEL_OUTBOUND_ALLOW: `127.0.0.1`, `10.0.0.0/8`, `::1`, `files.internal` */
   constructor(allow: readonly string[] = []) {
     for (const entry of allow) {
-      const [addr, bits] = entry.split("/");
-      const fam = isIP(addr);
-      if (fam) {
-        const type = fam === 4 ? "ipv4" : "ipv6";
-        if (bits !== undefined) this.allowList.addSubnet(addr, Number(bits), type);
-        else this.allowList.addAddress(addr, type);
-        this.hasAllowedAddresses = true;
-      } else {
-        this.allowNames.add(entry.toLowerCase());
-      }
+      const e = parseAllowEntry(entry);
+      if (e.kind === "cidr") this.allowCidrs.push(e.cidr);
+      else this.allowNames.add(e.name);
     }
   }
 
-  /** Is a literal IP address one peel may connect to? */
+  /** Is a literal IP address one peel may connect to? Allow-listed, or global unicast. */
   isAddressAllowed(address: string): boolean {
-    const fam = isIP(address);
-    if (!fam) return false;
-    const type = fam === 4 ? "ipv4" : "ipv6";
-    if (this.hasAllowedAddresses && this.allowList.check(address, type)) return true;
-    // IPv4-mapped IPv6 (::ffff:127.0.0.1) is judged as the IPv4 address it carries.
-    const mapped = fam === 6 ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address) : null;
-    if (mapped) return this.isAddressAllowed(mapped[1]);
-    return !BLOCKED.check(address, type);
+    const addr = parseAddress(address);
+    if (!addr) return false;
+    return this.isAllowListed(addr) || classify(addr).ok;
   }
 
   /**
    * The check that needs no DNS: refuses literal forbidden IPs and forbidden names. Used at
-   * createTask time on callBackUrl; the full check happens again at connect time.
+   * createTask time on callBackUrl and on every request and redirect hop before it is sent; the
+   * full check happens again at connect time.
    */
   isUrlHostAllowed(url: URL): boolean {
     // A trailing dot ("localhost.") names the same host; strip it so the name rules still apply.
@@ -124,6 +105,20 @@ export class AddressPolicy {
       callback(null, list[0].address, list[0].family);
     });
   };
+
+  /**
+   * The address, or the IPv4 address of an IPv4-mapped one (`::ffff:127.0.0.1` is the same socket
+   * destination as `127.0.0.1`), is inside an allowed IP or CIDR. Other embedding forms (6to4,
+   * NAT64…) travel through a gateway to somewhere else, so an allowed IPv4 does not extend to them.
+   */
+  private isAllowListed(addr: ipaddr.IPv4 | ipaddr.IPv6): boolean {
+    const v6 = addr.kind() === "ipv6" ? (addr as ipaddr.IPv6) : null;
+    const alt = v6?.isIPv4MappedAddress() ? v6.toIPv4Address() : null;
+    return this.allowCidrs.some(
+      ([net, bits]) =>
+        (net.kind() === addr.kind() && addr.match(net, bits)) || (alt !== null && net.kind() === "ipv4" && alt.match(net, bits)),
+    );
+  }
 }
 
 export class BlockedAddressError extends Error {
