@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { describeError, openAdminClient } from "./cli/admin-client.js";
 import { adminCommand } from "./cli/admin-command.js";
 import type { DeliveryState, KeyLimits } from "./domain/types.js";
+import { dataDirProblem } from "./files/data-dir.js";
 import { openStore } from "./store/open-store.js";
 
 /**
@@ -114,7 +115,10 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === "serve") {
     // Loaded only here: the server's imports (HTTP, engines, S3) would double every operator command's start-up time.
     const { serve } = await import("./server.js");
-    const { close } = await serve(config());
+    const cfg = config();
+    const unwritable = dataDirProblem(cfg);
+    if (unwritable) fail(`peel: ${unwritable}`);
+    const { close } = await serve(cfg);
     const stop = () =>
       close().then(
         () => process.exit(0),

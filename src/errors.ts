@@ -20,6 +20,8 @@ export const KIE_ERRORS = {
   route_not_found: { http: 404, code: 404, msg: "Not Found" },
   body_not_object: { http: 200, code: 422, msg: "Request body must be a JSON object" },
   body_too_large: { http: 200, code: 422, msg: "Request body is too large" },
+  body_too_deep: { http: 200, code: 422, msg: "Request body is nested too deeply (more than 32 levels)" },
+  body_too_many_values: { http: 200, code: 422, msg: "Request body has too many values (more than 10000)" },
   record_not_found: { http: 200, code: 422, msg: "recordInfo is null" },
   url_required: { http: 200, code: 422, msg: "url is required" },
   external_url: { http: 200, code: 422, msg: "External file URLs are not supported" },
@@ -47,6 +49,7 @@ export const KIE_ERRORS = {
   cap_total: { http: 200, code: 433, msg: "The current number of points used by apiKey has exceeded the total limit" },
   maintenance: { http: 200, code: 455, msg: "Service is under maintenance, please try again later" },
   internal: { http: 500, code: 500, msg: "Internal server error" },
+  storage_full: { http: 500, code: 500, msg: "storage is full, try again later" },
   feature_disabled: { http: 200, code: 505, msg: "This feature is currently disabled" },
 } as const satisfies Record<string, ErrorDef>;
 
@@ -67,6 +70,7 @@ export const UPLOAD_ERRORS = {
   rate_limited: { http: 429, code: 429, msg: "Rate limit exceeded" },
   disabled: { http: 200, code: 505, msg: "This feature is currently disabled" },
   internal: { http: 500, code: 500, msg: "Internal server error" },
+  storage_full: { http: 500, code: 500, msg: "storage is full, try again later" },
 } as const satisfies Record<string, ErrorDef>;
 
 export type UploadErrorName = keyof typeof UPLOAD_ERRORS;
@@ -114,7 +118,10 @@ export const PEEL_ERRORS = {
   delivery_not_found: { http: 404, code: "delivery_not_found", msg: "no such delivery" },
   no_dispatcher: { http: 409, code: "no_dispatcher", msg: "this process does not run the callback dispatcher" },
   body_too_large: { http: 413, code: "body_too_large", msg: "Request body is too large" },
+  body_too_deep: { http: 400, code: "body_too_deep", msg: "Request body is nested too deeply (more than 32 levels)" },
+  body_too_many_values: { http: 400, code: "body_too_many_values", msg: "Request body has too many values (more than 10000)" },
   internal: { http: 500, code: "internal", msg: "Internal server error" },
+  storage_full: { http: 500, code: "storage_full", msg: "storage is full, try again later" },
 } as const satisfies Record<string, PeelErrorDef>;
 
 export type PeelErrorName = keyof typeof PEEL_ERRORS;
@@ -129,6 +136,19 @@ export class PeelError extends Error {
     this.def = message ? { ...d, msg: message } : d;
   }
 }
+
+/**
+ * Answers given before any route runs, when the HTTP request itself is broken (Node's parser, the
+ * router). They carry the kie envelope `{code, msg, data: null}` with `code` equal to the HTTP
+ * status: the request never reached kie's API, so kie's "business errors are HTTP 200" rule
+ * (docs/kie-contract.md §3) has nothing to apply to.
+ */
+export const PROTOCOL_ERRORS = {
+  bad_request: { http: 400, code: 400, msg: "Malformed HTTP request" },
+  request_timeout: { http: 408, code: 408, msg: "Request timeout: the request was not received in time" },
+  expectation_failed: { http: 417, code: 417, msg: "Expectation failed: only Expect: 100-continue is supported" },
+  headers_too_large: { http: 431, code: 431, msg: "Request header fields too large" },
+} as const satisfies Record<string, ErrorDef>;
 
 /** A kie-envelope error raised anywhere in a request; the error handler renders it. */
 export class KieError extends Error {

@@ -13,6 +13,7 @@ import { FileService } from "./files/file-service.js";
 import type { FileStore } from "./files/file-store.js";
 import { LocalFileStore } from "./files/local.js";
 import { S3FileStore } from "./files/s3.js";
+import { StorageStatus } from "./files/storage-status.js";
 import { buildApp } from "./http/app.js";
 import type { AppContext } from "./http/context.js";
 import { loadInputImages } from "./inputs/load-inputs.js";
@@ -147,6 +148,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
     resultRetentionMs: config.files.resultRetentionMs,
     uploadMaxBytes: config.files.uploadMaxBytes,
     clock,
+    storageStatus: new StorageStatus(path.join(config.dataDir, "tmp")),
   });
   const policy = new AddressPolicy(config.outbound.allow);
   const callbackPolicy = new CallbackPolicy(config.callbacks, logger.child({ component: "callbacks" }));
@@ -275,7 +277,13 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
       instanceId: deploymentId(secret),
       metrics,
       onDrain: (fn) => lifecycle.onDrain(fn),
-      readiness: new Readiness({ store, probe: new FileStoreProbe(fileStore), draining: () => lifecycle.draining }),
+      readiness: new Readiness({
+        store,
+        probe: new FileStoreProbe(fileStore),
+        draining: () => lifecycle.draining,
+        // a full disk, database or bucket seen by a request, an upload or a result write
+        extra: { storage: () => files.storageStatus.readinessCheck() },
+      }),
     },
   };
 

@@ -5,7 +5,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { validateCreateTask } from "../src/domain/validation.js";
 import { THUMBNAIL_WIDTHS } from "../src/files/thumbnails.js";
-import { FAIL_REASONS, FILE_ERRORS, KIE_ERRORS, PEEL_ERRORS, UPLOAD_ERRORS, type ErrorDef } from "../src/errors.js";
+import {
+  FAIL_REASONS,
+  FILE_ERRORS,
+  KIE_ERRORS,
+  PEEL_ERRORS,
+  PROTOCOL_ERRORS,
+  UPLOAD_ERRORS,
+  type ErrorDef,
+} from "../src/errors.js";
 
 /**
  * Every error in the registry (src/errors.ts) has an entry in docs/errors.md, and every entry there
@@ -88,6 +96,8 @@ describe("docs/errors.md ⇄ src/errors.ts", () => {
     for (const name of doc.keys())
       assert.ok(name in PEEL_ERRORS, `docs/errors.md documents PEEL_ERRORS.${name}, which is not in the registry`);
   });
+
+  test("PROTOCOL_ERRORS", () => checkBothWays("PROTOCOL_ERRORS", PROTOCOL_ERRORS));
 
   test("FAIL_REASONS", () => {
     const doc = new Map<string, { failCode: string; failMsg: string; when: string }>();

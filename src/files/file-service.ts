@@ -7,6 +7,7 @@ import { MIME_OF, sniffImage } from "../images/sniff.js";
 import type { FileRecordStore } from "../store/store.js";
 import type { FileStore, StoredObject } from "./file-store.js";
 import { signLink, verifyLink } from "./signed-link.js";
+import { StorageStatus } from "./storage-status.js";
 import { FileTooLargeError } from "./store-common.js";
 import { checkFileName, finalFileName, normalizeUploadPath, numberedFileName, sanitizePartFileName } from "./upload-input.js";
 
@@ -24,6 +25,11 @@ export interface FileServiceOptions {
   /** largest accepted upload, bytes. @defaultValue 30 MiB (config) */
   uploadMaxBytes: number;
   clock: { now(): number };
+  /**
+   * Whether storage currently accepts writes, shared by everything that reports or reads it
+   * (error handler, uploads, result saving, /healthz). @defaultValue a status without a probe dir
+   */
+  storageStatus?: StorageStatus;
 }
 
 /** The upload API's `data` object (docs/kie-contract.md §10.2). */
@@ -58,6 +64,7 @@ const FREE_NAME_TRIES = 50;
  * both from the authenticated account, so whatever path a client sends it writes only its own files.
  */
 export class FileService {
+  readonly storageStatus: StorageStatus;
   private readonly publicOrigin: string;
   /** path part of publicUrl ("" or e.g. "/peel"), stripped from incoming URLs. */
   private readonly publicBase: string;
@@ -66,6 +73,7 @@ export class FileService {
     const u = new URL(opts.publicUrl);
     this.publicOrigin = u.origin;
     this.publicBase = u.pathname.replace(/\/+$/, "");
+    this.storageStatus = opts.storageStatus ?? new StorageStatus(null);
   }
 
   /**
@@ -125,6 +133,7 @@ export class FileService {
       createdAt: now,
       expiresAt: now + this.opts.uploadRetentionMs,
     });
+    this.storageStatus.reportWritten();
     const url = this.opts.publicUrl + urlPath;
     return {
       fileName,
@@ -146,7 +155,7 @@ export class FileService {
     const mimeType = MIME_OF[input.format];
     await this.opts.store.put(storageKey, input.bytes, mimeType);
     const now = this.opts.clock.now();
-    await this.opts.records.putFileRecord({
+    await this.recordOrRemove(storageKey, {
       id: newId("file"),
       accountId: input.accountId,
       kind: "result",
@@ -158,6 +167,7 @@ export class FileService {
       createdAt: now,
       expiresAt: now + this.opts.resultRetentionMs,
     });
+    this.storageStatus.reportWritten();
     return this.opts.publicUrl + urlPath;
   }
 
@@ -229,6 +239,20 @@ export class FileService {
       if (!rec || !this.isLive(rec)) return candidate;
     }
     return numberedFileName(name, randomInt(FREE_NAME_TRIES + 1, 1_000_000));
+  }
+
+  /**
+   * Stores the record of a result just written; when that fails (a full database), removes the
+   * object again, so a retried save does not leave an unowned file behind that no sweep would
+   * find. (Result keys are fresh random names: the object removed is always the one just written.)
+   */
+  private async recordOrRemove(storageKey: string, rec: Omit<FileRecord, "deletedAt">): Promise<FileRecord> {
+    try {
+      return await this.opts.records.putFileRecord(rec);
+    } catch (err) {
+      await this.opts.store.delete(storageKey).catch(() => undefined);
+      throw err;
+    }
   }
 
   private isLive(rec: FileRecord): boolean {

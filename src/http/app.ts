@@ -8,7 +8,7 @@ import { opsRoutes } from "../ops/routes.js";
 import { PEEL_VERSION } from "../version.js";
 import { registerBodyParsers } from "./body.js";
 import type { AppContext } from "./context.js";
-import { registerErrorHandlers } from "./error-handler.js";
+import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from "./error-handler.js";
 import { adminRoutes } from "./routes/admin.js";
 import { accountRoutes } from "./routes/account.js";
 import { commonRoutes } from "./routes/common.js";
@@ -39,6 +39,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     requestTimeout: 120_000,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Requests broken below the routes still answer in the kie envelope (error-handler.ts).
+    frameworkErrors,
+    clientErrorHandler,
   });
 
   registerHttpHooks(app, { metrics: ctx.ops?.metrics?.http ?? null, logger: ctx.logger });
@@ -49,7 +52,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   registerBodyParsers(app);
-  registerErrorHandlers(app);
+  registerErrorHandlers(app, ctx.files.storageStatus);
 
   await app.register(swagger, {
     openapi: {

@@ -35,3 +35,11 @@ export function sendError(
   }
   return reply.send({ code: def.code, msg: def.msg, data: null });
 }
+
+/**
+ * The kie error envelope as text, for answers written before Fastify has a reply to send them
+ * with (Node's parser refused the request: error-handler.ts writes it on the raw socket).
+ */
+export function kieErrorText(def: ErrorDef): string {
+  return JSON.stringify({ code: def.code, msg: def.msg, data: null });
+}

@@ -4,6 +4,7 @@ import type { TaskRecord } from "../domain/types.js";
 import type { ImageEngine, InputImage } from "../engines/engine.js";
 import { FAIL_REASONS, ProviderError, failureOf, type FailReason } from "../errors.js";
 import type { FileService } from "../files/file-service.js";
+import { saveResultWithRetry } from "../files/save-result-with-retry.js";
 import { newId } from "../ids.js";
 import { callbackOnSettle } from "../services/settlement.js";
 import type { Store } from "../store/store.js";
@@ -198,12 +199,11 @@ export class TaskWorker {
         abort.signal,
       );
       if (abort.signal.aborted && (abort.signal.reason as RunAbort)?.why === "lease_lost") return;
-      const url = await this.o.files.saveResult({
-        accountId: task.accountId,
-        taskId: task.id,
-        bytes: image.bytes,
-        format: image.format,
-      });
+      const url = await saveResultWithRetry(
+        this.o.files,
+        { accountId: task.accountId, taskId: task.id, bytes: image.bytes, format: image.format },
+        { signal: abort.signal, log },
+      );
       const now = clock.now();
       const settled = await store.completeTask(
         { taskId: task.id, workerId: this.workerId, now, resultUrls: [url] },

@@ -1,13 +1,13 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { UploadError } from "../../errors.js";
+import { isStorageFull } from "../../files/storage-full.js";
 import { decodeBase64Upload } from "../../files/upload-input.js";
 import { guardedRequest, OutboundError } from "../../net/guarded-fetch.js";
 import { jsonBody, isJsonObject } from "../body.js";
@@ -22,6 +22,7 @@ import { UploadDataSchema, uploadResponse } from "../schemas.js";
  */
 export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
   const guard = kieGuard(ctx, { envelope: "upload" });
+  const spill = new SpillDir(path.join(ctx.config.dataDir, "tmp"));
   const max = ctx.config.files.uploadMaxBytes;
   const common = { onRequest: guard, config: { envelope: "upload" as const }, validatorCompiler: () => () => true };
   const response = { 200: uploadResponse(UploadDataSchema) };
@@ -90,7 +91,7 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (req, reply) => {
       await ensureEnabled();
       if (!req.isMultipart()) throw new UploadError("missing_file");
-      const form = await readMultipart(req, max);
+      const form = await readMultipart(req, max, await spill.dir());
       try {
         if (!form.filePath) throw new UploadError("missing_file");
         const data = await ctx.files.saveUpload({
@@ -237,17 +238,58 @@ async function drain(body: AsyncIterable<Buffer> | Readable): Promise<void> {
 const MAX_FILE_PARTS = 8;
 const MAX_TEXT_PARTS = 32;
 
-/** Streams the `file` part to a temp file (memory stays bounded), collects the text fields. */
+/**
+ * Where multipart uploads are staged: `<data dir>/tmp`, on the same disk as the files themselves
+ * rather than os.tmpdir() (often a small RAM-backed tmpfs in containers, where a few concurrent
+ * 30 MiB uploads would eat the container's memory). Staging folders a crash left behind (the
+ * process was killed mid-upload) are removed the first time the directory is used.
+ */
+class SpillDir {
+  private ready: Promise<string> | null = null;
+  constructor(private readonly root: string) {}
+
+  dir(): Promise<string> {
+    this.ready ??= this.prepare().catch((err) => {
+      this.ready = null; // e.g. a full disk: try again on the next upload
+      throw err;
+    });
+    return this.ready;
+  }
+
+  private async prepare(): Promise<string> {
+    await mkdir(this.root, { recursive: true });
+    const stale = Date.now() - STALE_SPILL_MS;
+    for (const name of await readdir(this.root)) {
+      if (!name.startsWith(SPILL_PREFIX)) continue;
+      const p = path.join(this.root, name);
+      const st = await stat(p).catch(() => null);
+      if (st && st.mtimeMs < stale) await rm(p, { recursive: true, force: true }).catch(() => undefined);
+    }
+    return this.root;
+  }
+}
+
+const SPILL_PREFIX = "peel-upload-";
+/** Older than any upload can take (the request timeout is 2 minutes). */
+const STALE_SPILL_MS = 3_600_000;
+
+/**
+ * Streams the `file` part to a temp file (memory stays bounded), collects the text fields. A body
+ * the multipart parser cannot read (no boundary, truncated, malformed part headers) is the
+ * client's mistake: `missing_file`, as docs/errors.md says. Failures of our own disk (they carry a
+ * `syscall`, busboy's never do) are passed on as they are: a full disk answers `storage_full`.
+ */
 async function readMultipart(
   req: FastifyRequest,
   maxBytes: number,
+  spillRoot: string,
 ): Promise<{
   filePath: string | null;
   partFileName: string | null;
   fields: Record<string, string>;
   cleanup: () => Promise<void>;
 }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "peel-upload-"));
+  const dir = await mkdtemp(path.join(spillRoot, SPILL_PREFIX));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const fields: Record<string, string> = {};
   let filePath: string | null = null;
@@ -273,7 +315,16 @@ async function readMultipart(
     }
   } catch (err) {
     await cleanup();
-    throw err;
+    throw isClientMultipartError(err) ? new UploadError("missing_file") : err;
   }
   return { filePath, partFileName, fields, cleanup };
+}
+
+/** Errors busboy and @fastify/multipart raise for a body that is not well-formed multipart. */
+function isClientMultipartError(err: unknown): boolean {
+  if (err instanceof UploadError || !(err instanceof Error)) return false;
+  const e = err as Error & { syscall?: unknown; statusCode?: unknown; code?: unknown };
+  // Too-large and too-many-parts refusals keep their own mapping in the error handler.
+  if (typeof e.statusCode === "number" || typeof e.syscall === "string" || isStorageFull(err)) return false;
+  return true;
 }
