@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import pino from "pino";
 import { ManualClock } from "../../src/clock.js";
 import { FileService } from "../../src/files/file-service.js";
-import type { FileStore, PutOptions } from "../../src/files/file-store.js";
+import type { PutOptions } from "../../src/files/file-store.js";
 import { LocalFileStore } from "../../src/files/local.js";
 import { saveResultWithRetry } from "../../src/files/save-result-with-retry.js";
 import { isStorageFull } from "../../src/files/storage-full.js";
