@@ -60,6 +60,9 @@ export interface Config {
     attemptTimeout4kMs: number;
   };
 
+  /** image operations (render, convert, shrink) at once per process; null → CPUs − 1, at most 3. */
+  imageConcurrency: number | null;
+
   worker: {
     concurrency: number;
     leaseMs: number;
@@ -337,6 +340,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       attemptTimeoutMs: r.int("PEEL_GEMINI_TIMEOUT_MS", 300_000, { min: 1000 }),
       attemptTimeout4kMs: r.int("PEEL_GEMINI_TIMEOUT_4K_MS", 600_000, { min: 1000 }),
     },
+    imageConcurrency:
+      r.str("PEEL_IMAGE_CONCURRENCY", null) === null ? null : r.int("PEEL_IMAGE_CONCURRENCY", 1, { min: 1, max: 64 }),
     worker: {
       concurrency: r.int("PEEL_WORKER_CONCURRENCY", 4, { min: 1, max: 256 }),
       leaseMs: r.int("PEEL_LEASE_MS", 30_000, { min: 500 }),

@@ -15,6 +15,7 @@ import { LocalFileStore } from "./files/local.js";
 import { S3FileStore } from "./files/s3.js";
 import { StorageStatus } from "./files/storage-status.js";
 import { buildApp } from "./http/app.js";
+import { setImageConcurrency } from "./images/image-work.js";
 import type { AppContext } from "./http/context.js";
 import { loadInputImages } from "./inputs/load-inputs.js";
 import { MemoryRateLimiter, type RateLimiter } from "./limits/rate-limiter.js";
@@ -156,6 +157,7 @@ export async function createRuntime(config: Readonly<Config>, opts: RuntimeOptio
   // Under the data directory rather than os.tmpdir(), which is often a RAM-backed tmpfs in containers.
   const inputTmpDir = path.join(config.dataDir, "tmp");
   if (config.role !== "api") mkdirSync(inputTmpDir, { recursive: true });
+  if (config.imageConcurrency !== null) setImageConcurrency(config.imageConcurrency);
   const engine = opts.engine ?? createEngine(config, logger, clock);
   const runsWorkers = config.role !== "api";
   const events = openEventBus(config, logger);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import sharp from "sharp";
 import { ProviderError } from "../errors.js";
 import { MAX_INPUT_PIXELS } from "../images/convert.js";
+import { imageWork } from "../images/image-work.js";
 import { nearestRatio, outputSize, ratiosOf } from "../images/sizes.js";
 import { sniffImage } from "../images/sniff.js";
 import type { GenerateRequest, GeneratedImage, ImageEngine, InputImage } from "./engine.js";
@@ -34,10 +35,19 @@ export class SandboxEngine implements ImageEngine {
   async generate(req: GenerateRequest, signal: AbortSignal): Promise<GeneratedImage> {
     signal.throwIfAborted();
     // Inputs are checked first so a bad one fails the task without waiting out the delay.
-    const inputs = await Promise.all(req.images.map(inspectInput));
+    const inputs = await imageWork.run(() => Promise.all(req.images.map(inspectInput)), signal);
     if (this.#delayMs > 0) await sleep(this.#delayMs, signal);
     signal.throwIfAborted();
+    // Rendering takes its turn in the process-wide image queue (images/image-work.ts), so a burst
+    // of tasks cannot take every CPU from the event loop.
+    return imageWork.run(() => this.render(req, inputs, signal), signal);
+  }
 
+  private async render(
+    req: GenerateRequest,
+    inputs: { width: number; height: number }[],
+    signal: AbortSignal,
+  ): Promise<GeneratedImage> {
     // "auto" follows the first input's shape, like the real model; text-only requests get 1:1.
     const ratio =
       req.aspectRatio !== "auto"
@@ -52,7 +62,7 @@ export class SandboxEngine implements ImageEngine {
       height,
       format: req.outputFormat,
       prompt: req.prompt,
-      seed: seedOf(req),
+      seed: await seedOf(req),
       caption: [req.model, ratio, req.resolution ?? "single size", req.outputFormat, `${width}×${height}`].join(" · "),
       inputAspects: inputs.map((i) => i.width / i.height),
       thumbnail: (index, maxW, maxH) => thumbnail(req.images[index], maxW, maxH),
@@ -63,10 +73,11 @@ export class SandboxEngine implements ImageEngine {
 }
 
 /** sha256 over everything that shapes the output (never the task id), so equal requests match. */
-function seedOf(req: GenerateRequest): Buffer {
+async function seedOf(req: GenerateRequest): Promise<Buffer> {
   const h = createHash("sha256");
   h.update(JSON.stringify([req.model, req.prompt, req.aspectRatio, req.resolution, req.outputFormat, req.images.length]));
-  for (const img of req.images) h.update(createHash("sha256").update(img.bytes).digest());
+  // Inputs can be 7 MB each: WebCrypto hashes them on libuv's thread pool, not on the event loop.
+  for (const img of req.images) h.update(Buffer.from(await crypto.subtle.digest("SHA-256", img.bytes)));
   return h.digest();
 }
 

@@ -1,5 +1,6 @@
 import sharp, { type Sharp } from "sharp";
 import type { OutputFormat } from "../domain/types.js";
+import { imageWork } from "./image-work.js";
 import { sniffImage } from "./sniff.js";
 
 /**
@@ -40,7 +41,11 @@ export async function imageDimensions(bytes: Buffer): Promise<{ width: number; h
  * trusted from a label), else a conversion — JPEG q90 (alpha flattened onto white, since JPEG has
  * no alpha channel) or PNG at sharp's default compression. Throws on bytes sharp cannot decode.
  */
-export async function encodeAs(bytes: Buffer, format: OutputFormat): Promise<{ bytes: Buffer; width: number; height: number }> {
+export function encodeAs(bytes: Buffer, format: OutputFormat): Promise<{ bytes: Buffer; width: number; height: number }> {
+  return imageWork.run(() => encode(bytes, format));
+}
+
+async function encode(bytes: Buffer, format: OutputFormat): Promise<{ bytes: Buffer; width: number; height: number }> {
   const sniffed = sniffImage(bytes);
   if (sniffed === null) throw new Error("encodeAs: not a PNG, JPEG or WebP image");
   if (sniffed === format) return { bytes, ...(await imageDimensions(bytes)) };

@@ -1,4 +1,5 @@
 import { JPEG_OPTIONS, openImage } from "./convert.js";
+import { imageWork } from "./image-work.js";
 import { MIME_OF, sniffImage } from "./sniff.js";
 
 /**
@@ -50,7 +51,12 @@ export async function prepareReferenceFile(file: string): Promise<{ bytes: Buffe
   return { bytes: await shrinkUntilSmall(file), mimeType: "image/jpeg" };
 }
 
-async function shrinkUntilSmall(source: Buffer | string): Promise<Buffer> {
+/** Takes its turn in the process-wide image queue (image-work.ts): a few passes at up to 4096 px. */
+function shrinkUntilSmall(source: Buffer | string): Promise<Buffer> {
+  return imageWork.run(() => shrinkPasses(source));
+}
+
+async function shrinkPasses(source: Buffer | string): Promise<Buffer> {
   let out: { data: Buffer; longEdge: number } | null = null;
   for (const cap of LONG_EDGE_STEPS) {
     if (out && (out.data.length <= REFERENCE_MAX_BYTES || cap >= out.longEdge)) continue;
