@@ -564,6 +564,8 @@ export interface FuzzStats {
   failures: { problem: string; request: FuzzRequest; answer: string }[];
   failureCount: number;
   fiveXX: number;
+  /** 5xx answers per target. */
+  fiveXXByTarget: Map<string, number>;
   noAnswer: number;
   badEnvelope: number;
   withBody: number;
@@ -577,6 +579,7 @@ export function newStats(): FuzzStats {
     failures: [],
     failureCount: 0,
     fiveXX: 0,
+    fiveXXByTarget: new Map(),
     noAnswer: 0,
     badEnvelope: 0,
     withBody: 0,
@@ -593,8 +596,10 @@ export function record(stats: FuzzStats, r: FuzzRequest, res: RawResponse, probl
     t.bad++;
     stats.failureCount++;
     if (problem === "no answer") stats.noAnswer++;
-    else if (problem.startsWith("HTTP 5")) stats.fiveXX++;
-    else stats.badEnvelope++;
+    else if (problem.startsWith("HTTP 5")) {
+      stats.fiveXX++;
+      stats.fiveXXByTarget.set(r.target, (stats.fiveXXByTarget.get(r.target) ?? 0) + 1);
+    } else stats.badEnvelope++;
     if (stats.failures.length < 20) stats.failures.push({ problem, request: r, answer: res.text.slice(0, 300) });
   }
   stats.byTarget.set(r.target, t);
