@@ -15,7 +15,11 @@ export class PeelProcesses {
   private readonly children = new Set<ChildProcess>();
   private readonly output: string[] = [];
 
-  constructor(private readonly baseEnv: Record<string, string>) {}
+  /** @param root the checkout whose `src/cli.ts` runs (benches compare against another one). */
+  constructor(
+    private readonly baseEnv: Record<string, string>,
+    private readonly root = ROOT,
+  ) {}
 
   /** A minimal environment: nothing of the caller's shell changes the engine or the database. */
   env(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -32,7 +36,7 @@ export class PeelProcesses {
 
   spawn(args: string[], env: Record<string, string> = {}, label = args[0]): ChildProcess {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
-      cwd: ROOT,
+      cwd: this.root,
       env: this.env(env),
       stdio: ["ignore", "pipe", "pipe"],
     });
