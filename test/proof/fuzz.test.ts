@@ -43,6 +43,10 @@ test("kie endpoints, uploads, files and raw HTTP: 0 × 5xx, every request answer
     "url-upload",
     "files",
     "protocol",
+    "task-list",
+    "events",
+    "ledger",
+    "deliveries",
   ])
     assert.ok((stats.byTarget.get(target)?.total ?? 0) > 0, `${target} was exercised`);
   assert.deepEqual(

@@ -285,6 +285,60 @@ function targets(ctx: FuzzContext): fc.Arbitrary<Target> {
     },
     { weight: 1, arbitrary: fc.constant({ target: "credit", method: "GET", path: "/api/v1/chat/credit" }) },
     {
+      weight: 1,
+      arbitrary: fc
+        .tuple(q("limit"), fc.constantFrom("", "&limit=0", "&limit=201", "&limit=1e3", "&offset=-1"))
+        .map(([a, b]) => ({ target: "ledger", method: "GET", path: `/api/v1/chat/credit/ledger${a || "?"}${b}` })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .oneof(fc.constantFrom(`?taskId=${ctx.taskId}`, `?taskId=${ctx.otherTaskId}`, "", "?taskId=%zz"), q("taskId"))
+        .map((qs) => ({ target: "deliveries", method: "GET", path: `/api/v1/jobs/deliveries${qs}` })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(
+          q("pageNum"),
+          q("pageSize"),
+          fc.oneof(
+            fc.constantFrom("", "&state=success", "&state=nope", "&model=nano-banana-pro", "&model=../x"),
+            text.map((t) => `&state=${encodeQuery(t)}`),
+          ),
+        )
+        .map(([a, b, c]) => ({
+          target: "task-list",
+          method: "GET",
+          path: `/api/v1/jobs/list${a || "?"}${b.replace("?", "&")}${c}`,
+        })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .oneof(
+          fc.constantFrom(
+            `?taskId=${ctx.taskId}`,
+            `?taskIds=${ctx.taskId},${ctx.otherTaskId}`,
+            `?taskIds=${Array(101).fill("a").join(",")}`,
+            "",
+            "?taskId=%zz",
+          ),
+          q("taskId"),
+          q("taskIds"),
+        )
+        .map((qs) => ({ target: "events", method: "GET", path: `/api/v1/jobs/events${qs}` })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .oneof(
+          fc.constantFrom("/console", "/console/", "/console/assets/index.js", "/console/assets/..%2f..%2fpackage.json"),
+          text.map((t) => `/console/assets/${encodeSeg(t)}`),
+        )
+        .map((path) => ({ target: "console", method: "GET", path })),
+    },
+    {
       weight: 2,
       arbitrary: fc
         .oneof(fc.record({ url: urlish(ctx) }), jsonish)
@@ -525,7 +579,8 @@ export function wireBytes(r: FuzzRequest): Buffer {
 }
 
 export function sendRequest(port: number, r: FuzzRequest): Promise<RawResponse> {
-  return rawRequest(port, wireBytes(r), { timeoutMs: 15_000 });
+  // an accepted event stream stays open (heartbeats): its head is all there is to judge
+  return rawRequest(port, wireBytes(r), { timeoutMs: r.target === "events" ? 1500 : 15_000 });
 }
 
 /**
@@ -541,9 +596,17 @@ export function judge(r: FuzzRequest, res: RawResponse): string | null {
   if (r.method === "HEAD" || final.status === 204 || final.status === 304) return null;
   const path = (r.path || "/").split("?")[0];
   const isAdmin = path.startsWith("/admin/");
+  const eventStream = /^text\/event-stream/.test(final.headers["content-type"] ?? "");
+  // The web console is a browser surface (HTML, static assets, plain-text 404s for assets).
+  const browser = path === "/console" || path.startsWith("/console/");
   const free =
+    browser ||
     (final.status < 300 &&
-      (path.startsWith("/files/") || path.startsWith("/docs") || path === "/openapi.json" || path === "/healthz")) ||
+      (path.startsWith("/files/") ||
+        path.startsWith("/docs") ||
+        path === "/openapi.json" ||
+        path === "/healthz" ||
+        eventStream)) ||
     (final.status >= 300 && final.status < 400);
   if (free) return null;
   const j = final.json;
