@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import sharp from "sharp";
 import type { FileRecord } from "../domain/types.js";
+import { imageWork } from "../images/image-work.js";
 import type { FileStore, StoredObject } from "./file-store.js";
 
 /** the widths peel makes; any other `?w=` is refused, so a client cannot fill the store with sizes. */
@@ -42,11 +43,14 @@ export class Thumbnailer {
       if (!original) throw Object.assign(new Error("original is gone"), { code: "ENOENT" });
       let bytes: Buffer;
       try {
-        bytes = await sharp(original, { limitInputPixels: 100_000_000 })
-          .rotate()
-          .resize({ width, withoutEnlargement: true })
-          .webp({ quality: 78, effort: 3 })
-          .toBuffer();
+        // in the process-wide image queue (images/image-work.ts), with renders and conversions
+        bytes = await imageWork.run(() =>
+          sharp(original, { limitInputPixels: 100_000_000 })
+            .rotate()
+            .resize({ width, withoutEnlargement: true })
+            .webp({ quality: 78, effort: 3 })
+            .toBuffer(),
+        );
       } catch (err) {
         // an upload whose first bytes look like an image but whose body is not one
         throw new UndecodableImageError(rec.urlPath, err);
