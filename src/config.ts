@@ -60,7 +60,7 @@ export interface Config {
     attemptTimeout4kMs: number;
   };
 
-  /** image operations (render, convert, shrink) at once per process; null → CPUs − 1, at most 3. */
+  /** image operations (render, convert, shrink) at once per process; null → one per CPU, at most 3. */
   imageConcurrency: number | null;
 
   worker: {

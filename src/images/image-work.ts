@@ -2,21 +2,25 @@ import os from "node:os";
 import sharp from "sharp";
 
 /**
- * How much image work (sandbox rendering, format conversion, reference shrinking) runs at once,
- * process-wide. libvips does its work off the event loop, but not off the CPU: left unbounded, a
- * burst of 256 sandbox renders ran four pipelines of two threads each on a 2-CPU machine, and the
- * event loop — which answers recordInfo — got a ninth of the CPU (recordInfo max 2.4 s). With the
- * bound, image work uses at most `concurrency` threads (each pipeline single-threaded), so at
- * least one CPU stays free for the event loop, and libuv's thread pool (4 threads by default,
- * shared with file I/O) always keeps a thread for the result and upload writes.
+ * How much image work (sandbox rendering, format conversion, reference shrinking, thumbnails)
+ * runs at once, process-wide. libvips works off the event loop but not off the CPU: unbounded, a
+ * burst of sandbox renders ran four pipelines of two libvips threads each on a 2-CPU machine, and
+ * the event loop — which answers recordInfo — queued behind eight busy threads (recordInfo p99
+ * 65–75 ms, max ~0.9 s in bench/sandbox-burst.ts; 2.4 s in the issue's run). Bounded to one
+ * single-threaded pipeline per CPU, image work never has more busy threads than there are CPUs,
+ * so the event loop, which mostly sleeps, gets a CPU as soon as it wakes (p99 ~13 ms, max ~35 ms)
+ * — and the renders finish sooner than before, with less thread switching. More pipelines than
+ * CPUs brought the waits back (p99 ~50 ms with 3 on 2 CPUs). At most 3: libuv's thread pool (4
+ * threads, where sharp runs and where file I/O runs too) keeps a thread for result and upload
+ * writes.
  *
  * Waiting work is served in arrival order; a waiter whose task is aborted (cancel, deadline,
  * shutdown) leaves the queue at once.
  */
 
-/** CPUs − 1 (one for the event loop), at most 3 (one of libuv's 4 threads for file I/O), at least 1. */
+/** One pipeline per CPU, at most 3 (one of libuv's 4 threads stays free for file I/O), at least 1. */
 export function defaultImageConcurrency(): number {
-  return Math.max(1, Math.min(os.availableParallelism() - 1, 3));
+  return Math.max(1, Math.min(os.availableParallelism(), 3));
 }
 
 export class ImageWorkQueue {

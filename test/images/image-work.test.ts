@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import os from "node:os";
 import assert from "node:assert/strict";
 import { ImageWorkQueue, defaultImageConcurrency, imageWork } from "../../src/images/image-work.js";
 import { SandboxEngine } from "../../src/engines/sandbox.js";
@@ -61,8 +62,8 @@ test("a waiter aborted in the queue never runs and frees its place; a failure fr
   assert.equal(await q.run(async () => "after a failure"), "after a failure");
 });
 
-test("the default leaves a CPU for the event loop; sandbox renders go through the shared queue", async () => {
-  assert.ok(defaultImageConcurrency() >= 1 && defaultImageConcurrency() <= 3);
+test("the default is one pipeline per CPU (at most 3); sandbox renders go through the shared queue", async () => {
+  assert.equal(defaultImageConcurrency(), Math.max(1, Math.min(os.availableParallelism(), 3)));
   const engine = new SandboxEngine();
   const before = imageWork.concurrency;
   imageWork.setConcurrency(1);
