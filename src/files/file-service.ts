@@ -27,7 +27,7 @@ export interface FileServiceOptions {
   clock: { now(): number };
   /**
    * Whether storage currently accepts writes, shared by everything that reports or reads it
-   * (error handler, uploads, result saving, /healthz). @defaultValue a status without a probe dir
+   * (error handler, uploads, result saving, /readyz). @defaultValue a status without a probe dir
    */
   storageStatus?: StorageStatus;
 }

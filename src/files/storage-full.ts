@@ -1,7 +1,7 @@
 /**
  * Is this error "the disk (or database, or bucket) has no room left"? Such a failure is not a bug
  * and not the client's fault: peel answers it with a clear "storage is full" instead of a stack
- * trace, keeps the work it can retry, and reports it on /healthz (storage-status.ts).
+ * trace, keeps the work it can retry, and reports it on /readyz (storage-status.ts).
  *
  * - ENOSPC / EDQUOT: a local file write (results, uploads, spill files) on a full disk or quota.
  * - SQLITE_FULL: SQLite could not grow the database or its WAL.
@@ -19,7 +19,7 @@ export function isStorageFull(err: unknown): boolean {
   return false;
 }
 
-/** One short line about a storage failure, for logs and /healthz (never a stack). */
+/** One short line about a storage failure, for logs and /readyz (never a stack). */
 export function storageErrorLine(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e?.code === "string" ? e.code : "";

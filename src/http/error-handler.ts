@@ -23,7 +23,7 @@ export function envelopeOf(req: FastifyRequest): Envelope {
  * Three tiers: our own errors keep their status and text; framework errors (body too large, bad
  * multipart, ...) get a mapped client error; anything else is a logged 500 with a bland message. A
  * client mistake is never a 500. A full disk or database is not a bug either: it answers
- * `storage_full` (no stack anywhere) and marks the storage status that /healthz reports. Every
+ * `storage_full` (no stack anywhere) and marks the storage status that /readyz reports. Every
  * body comes from the registry (src/errors.ts) via sendError.
  */
 export function registerErrorHandlers(app: FastifyInstance, storage?: StorageStatus): void {

@@ -36,12 +36,12 @@ const STORAGE_FULL = { code: 500, msg: KIE_ERRORS.storage_full.msg, data: null }
 const create = (peel: TestPeel, prompt: string) =>
   peel.api("POST", "/api/v1/jobs/createTask", { model: "nano-banana-pro", input: { prompt } });
 
-test("full disk: createTask and uploads answer a clear storage_full 500, /healthz reports it, and all recovers when space returns", async (t) => {
+test("full disk: createTask and uploads answer a clear storage_full 500, /readyz reports it, and all recovers when space returns", async (t) => {
   const rig = await peelOnTmpfs(t, 16 * MiB, { background: false, credits: 1_000_000, env: { PEEL_CREATE_LIMIT: "0" } });
   if (!rig) return;
   const { peel, fs } = rig;
   assert.equal((await create(peel, "before")).json.code, 200);
-  assert.equal((await fetch(`${peel.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${peel.url}/readyz`)).status, 200);
 
   await fs.fill();
   // SQLite keeps writing into WAL space it already has until a commit needs a new page of disk;
@@ -62,12 +62,17 @@ test("full disk: createTask and uploads answer a clear storage_full 500, /health
   assert.equal(refused, 3, `the database never filled up (${accepted} creates accepted)`);
   t.diagnostic(`${accepted} creates accepted on the full disk before the database needed a new page`);
 
-  const health = await fetch(`${peel.url}/healthz`);
-  assert.equal(health.status, 503);
-  const h = (await health.json()) as any;
-  assert.equal(h.ok, false);
-  assert.equal(h.storage.ok, false);
-  assert.match(h.storage.error, /SQLITE_FULL|ENOSPC/);
+  // /readyz reuses a passing check for a few seconds, then sees the full storage
+  const ready = await until("/readyz to report the full storage", 15_000, async () => {
+    const res = await fetch(`${peel.url}/readyz`);
+    return res.status === 503 ? res : null;
+  });
+  const r = (await ready.json()) as any;
+  assert.equal(r.ready, false);
+  assert.equal(r.checks.storage.ok, false);
+  assert.match(r.checks.storage.error, /^storage is full \((SQLITE_FULL|ENOSPC)/);
+  // liveness is not readiness: the process still answers, and must not be restarted for this
+  assert.equal((await fetch(`${peel.url}/healthz`)).status, 200);
 
   // an upload needs disk for its staging file and its stored copy
   const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#abcdef" } })
@@ -88,7 +93,7 @@ test("full disk: createTask and uploads answer a clear storage_full 500, /health
 
   // space comes back: health recovers by itself (probe), creates and uploads work again
   await fs.free();
-  await until("/healthz to report storage ok", 10_000, async () => (await fetch(`${peel.url}/healthz`)).status === 200);
+  await until("/readyz to report storage ok", 10_000, async () => (await fetch(`${peel.url}/readyz`)).status === 200);
   const after = await create(peel, "after");
   assert.equal(after.json.code, 200, after.text);
   accepted++;
@@ -127,7 +132,7 @@ test("full disk while a task generates: the result write waits with the lease he
   assert.equal(await state(), "generating");
   const during = await peel.runtime.store.getTask(taskId, peel.account.id);
   assert.equal(during?.attempts, 1);
-  assert.equal((await fetch(`${peel.url}/healthz`)).status, 503);
+  await until("/readyz to report the full storage", 15_000, async () => (await fetch(`${peel.url}/readyz`)).status === 503);
 
   await fs.free();
   const rec = await peel.waitForTask(taskId, { timeoutMs: 20_000 });
@@ -140,5 +145,5 @@ test("full disk while a task generates: the result write waits with the lease he
   const meta = await sharp(Buffer.from(await img.arrayBuffer())).metadata();
   assert.equal(meta.format, "png");
   assert.equal((await peel.api("GET", "/api/v1/chat/credit")).json.data, 1000 - 24);
-  assert.equal((await fetch(`${peel.url}/healthz`)).status, 200);
+  await until("/readyz to be ready again", 10_000, async () => (await fetch(`${peel.url}/readyz`)).status === 200);
 });

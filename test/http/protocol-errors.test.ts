@@ -138,6 +138,6 @@ describe("router errors (frameworkErrors)", () => {
       httpRequest("GET", "/admin/v1/%zz", { authorization: "Bearer protocol-test-admin-token" }),
     );
     assert.equal(res.status, 404);
-    assert.equal(res.json?.error?.code, "not_found");
+    assert.equal(res.json?.error?.code, "route_not_found");
   });
 });
