@@ -29,6 +29,8 @@ export class PeelProcesses {
       TMPDIR: process.env.TMPDIR,
       PEEL_ENGINE: "sandbox",
       PEEL_LOG_LEVEL: "warn",
+      // several processes on one machine: no fixed metrics port to fight over
+      PEEL_METRICS_PORT: "0",
       ...this.baseEnv,
       ...overrides,
     };
